@@ -1,0 +1,167 @@
+"""The composition root: reads settings once, builds every part once, and runs the channels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.console import ConsoleChannel, run_console
+from bot.settings import Settings
+from domain.clock import Clock, SystemClock
+from handlers.conversation import Conversation, Preparer
+from handlers.menu import MenuFeature
+from handlers.registry import Feature
+from handlers.texts import Texts
+from storage.sqlite import SqliteStorage, open_storage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Core:
+    """The channel-independent parts, built once and shared by every channel."""
+
+    settings: Settings
+    clock: Clock
+    storage: SqliteStorage
+    texts: Texts
+    conversation: Conversation
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        for task in self.background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.storage.close()
+
+
+def build_features(settings: Settings) -> tuple[list[Feature], list[Preparer]]:
+    """Every conversation feature in registration order; the menu goes last (it fills the
+    placeholders of whatever is not built)."""
+    features: list[Feature] = []
+    preparers: list[Preparer] = []
+    features.append(MenuFeature())
+    return features, preparers
+
+
+async def build_core(
+    settings: Settings, *, clock: Clock | None = None, base: Path | None = None
+) -> Core:
+    clock = clock or SystemClock(settings.tz)
+    storage = await open_storage(settings.database_url, base=base)
+    texts = Texts.load()
+    features, preparers = build_features(settings)
+    conversation = Conversation(
+        storage=storage, clock=clock, texts=texts, features=features, preparers=preparers
+    )
+    return Core(settings, clock, storage, texts, conversation)
+
+
+async def run_console_mode(settings: Settings) -> None:
+    core = await build_core(settings)
+    try:
+        await run_console(core.conversation.handle, ConsoleChannel())
+    finally:
+        await core.close()
+
+
+async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run Telegram (polling or webhook) and Viber (webhook) until ``stop`` is set or a signal."""
+    from bot.telegram.channel import TelegramChannel  # noqa: PLC0415 - only when configured
+    from bot.telegram.runtime import (  # noqa: PLC0415
+        create_bot,
+        create_dispatcher,
+        get_routers,
+        run_polling,
+        setup_webhook,
+    )
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+
+    core = await build_core(settings)
+    runner: web.AppRunner | None = None
+    tasks: list[asyncio.Task[None]] = []
+    bot = None
+    try:
+        app = web.Application()
+        if settings.telegram_token is not None:
+            token = settings.telegram_token.get_secret_value()
+            bot = create_bot(token, settings.telegram_api_url)
+            channel = TelegramChannel(bot)
+            dispatcher = create_dispatcher(
+                get_routers(),
+                conversation=core.conversation,
+                telegram_channel=channel,
+                settings=settings,
+            )
+            me = await bot.get_me()
+            logger.info("telegram bot @%s started", me.username)
+            if settings.webhook_base_url:
+                await setup_webhook(
+                    app, bot, dispatcher, base_url=settings.webhook_base_url, token=token
+                )
+            else:
+                tasks.append(asyncio.create_task(run_polling(bot, dispatcher)))
+        if settings.viber_token is not None:
+            logger.warning("VIBER_TOKEN is set but the Viber channel is not wired in this build")
+        if app.router.routes():
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+            await site.start()
+            logger.info("webhook server listening on port %s", settings.webhook_port)
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]  # checked not None just above
+        waiter.cancel()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if runner is not None:
+            await runner.cleanup()
+        if bot is not None:
+            await bot.session.close()
+        await core.close()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # aiogram logs every update with its content at INFO in some paths; ids are enough.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str]) -> int:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    mode = argv[0] if argv else "auto"
+    if mode not in {"auto", "console"}:
+        print(f"usage: python -m bot [console]   (unknown mode {mode!r})")
+        return 2
+    configured = settings.telegram_token is not None or settings.viber_token is not None
+    if mode == "console" or not configured:
+        if mode == "auto":
+            logger.info("no TELEGRAM_TOKEN or VIBER_TOKEN configured: starting the console chat")
+        asyncio.run(run_console_mode(settings))
+    else:
+        asyncio.run(run_messengers(settings))
+    return 0

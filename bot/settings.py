@@ -1,0 +1,136 @@
+"""Every setting of the bot, read once from the environment or ``.env`` (see .env.example)."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from storage.url import DEFAULT_DATABASE_URL
+
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(value: str | float | int | timedelta) -> timedelta:
+    """Seconds (``86400``) or a simple ISO 8601 duration (``PT24H``, ``P1D``, ``PT90S``)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    text = value.strip().upper()
+    try:
+        return timedelta(seconds=float(text))
+    except ValueError:
+        pass
+    match = _ISO_DURATION.match(text)
+    if not match or text in {"P", "PT"}:
+        raise ValueError(f"not a duration (seconds or ISO 8601 like PT24H): {value!r}")
+    parts = {name: float(v) for name, v in match.groupdict().items() if v}
+    return timedelta(**parts)
+
+
+def parse_quiet_hours(value: str) -> tuple[time, time] | None:
+    """``22:00-08:00`` -> (start, end); empty disables quiet hours."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        start_text, end_text = text.split("-")
+        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+    except ValueError as error:
+        raise ValueError(f"QUIET_HOURS must look like 22:00-08:00, got {value!r}") from error
+    if start == end:
+        raise ValueError("QUIET_HOURS start and end must differ")
+    return start, end
+
+
+class Settings(BaseSettings):
+    """The bot's configuration; names are the contract names of DESIGN.md."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    staff_chat_id: int | None = None
+    operator_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    viber_token: SecretStr | None = None
+    viber_api_url: str = "https://chatapi.viber.com/pa"
+    viber_bot_name: str = Field(default="Контакт-центр 1520", max_length=28)
+
+    webhook_base_url: str | None = None
+    webhook_port: int = 8080
+    webhook_host: str = "0.0.0.0"  # noqa: S104 - a webhook server must listen beyond loopback
+
+    database_url: str = DEFAULT_DATABASE_URL
+    timezone: str = "Europe/Kyiv"
+    followup_delay: Annotated[timedelta, NoDecode] = timedelta(hours=24)
+    quiet_hours: str = "22:00-08:00"
+
+    shelters_csv: Path | None = None
+    log_level: str = "INFO"
+
+    @field_validator("telegram_token", "viber_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("staff_chat_id", "webhook_base_url", "shelters_csv", mode="before")
+    @classmethod
+    def _empty_optional(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("operator_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            try:
+                return frozenset(int(part) for part in parts)
+            except ValueError as error:
+                raise ValueError("OPERATOR_IDS must be comma-separated numbers") from error
+        return value
+
+    @field_validator("followup_delay", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, str | int | float):
+            return parse_duration(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        parse_quiet_hours(value)
+        return value
+
+    @field_validator("telegram_api_url", "viber_api_url", "webhook_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def quiet(self) -> tuple[time, time] | None:
+        return parse_quiet_hours(self.quiet_hours)

@@ -1,0 +1,192 @@
+"""The Telegram channel: sends replies with aiogram and maps its errors onto delivery errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import TypeVar
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import BufferedInputFile, Message, ReplyKeyboardRemove
+
+from bot.telegram.render import CAPTION_LIMIT, escape, keyboards, render_text_parts, split_html_safe
+from handlers.channel import (
+    PermanentFailure,
+    RecipientBlocked,
+    RetryAfter,
+    Sent,
+    TemporaryFailure,
+)
+from handlers.messages import ChannelName, Reply, UserRef
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A conversational reply waits out a short 429 itself; a longer one is raised to the caller
+# (the outbox worker reschedules; a reply to a resident is better late than blocking the loop).
+MAX_INLINE_RETRY_AFTER = 5.0
+MAX_INLINE_RETRIES = 3
+
+
+class TelegramChannel:
+    """Delivers replies to a Telegram chat (``UserRef.user_id`` is the chat id, optionally
+    ``chat_id/thread_id`` for a forum topic)."""
+
+    name = ChannelName.TELEGRAM
+
+    def __init__(self, bot: Bot, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+        self.bot = bot
+        self._sleep = sleep
+
+    async def send(self, chat: UserRef, replies: Sequence[Reply]) -> list[Sent]:
+        chat_id, thread_id = parse_chat(chat)
+        sent: list[Sent] = []
+        for reply in replies:
+            for message in await self._send_one(chat_id, thread_id, reply):
+                sent.append(Sent(str(message.message_id)))
+        return sent
+
+    async def _send_one(self, chat_id: int, thread_id: int | None, reply: Reply) -> list[Message]:
+        marks = keyboards(reply)
+        messages: list[Message] = []
+        parts = render_text_parts(reply)
+        media = reply.image is not None or reply.photo is not None or reply.document is not None
+        if media:
+            caption_parts = split_html_safe(reply.text, CAPTION_LIMIT - 80)
+            caption = (f"<b>{escape(reply.title)}</b>\n" if reply.title else "") + escape(
+                caption_parts[0]
+            )
+            rest = caption_parts[1:]
+            messages.append(await self._media(chat_id, thread_id, reply, caption, marks.inline))
+            for chunk in rest:
+                send = partial(
+                    self.bot.send_message, chat_id, escape(chunk), message_thread_id=thread_id
+                )
+                messages.append(await self._call(send))
+        else:
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                markup = None
+                if last:
+                    markup = marks.share or marks.inline or None
+                send = partial(
+                    self.bot.send_message,
+                    chat_id,
+                    part,
+                    message_thread_id=thread_id,
+                    reply_markup=markup,
+                )
+                messages.append(await self._call(send))
+            if marks.share is not None and marks.inline is not None:
+                # A message carries one markup: the share pickers went with the text, the
+                # inline buttons follow in a short second message.
+                messages.append(
+                    await self._call(
+                        lambda: self.bot.send_message(
+                            chat_id, "⬇️", message_thread_id=thread_id, reply_markup=marks.inline
+                        )
+                    )
+                )
+        if reply.location is not None:
+            location = reply.location
+            messages.append(
+                await self._call(
+                    lambda: self.bot.send_location(
+                        chat_id,
+                        latitude=location.latitude,
+                        longitude=location.longitude,
+                        message_thread_id=thread_id,
+                    )
+                )
+            )
+        return messages
+
+    async def _media(
+        self,
+        chat_id: int,
+        thread_id: int | None,
+        reply: Reply,
+        caption: str,
+        markup: object,
+    ) -> Message:
+        inline = markup if markup is not None else None
+        if reply.image is not None:
+            image = reply.image
+            return await self._call(
+                lambda: self.bot.send_photo(
+                    chat_id,
+                    BufferedInputFile(image, reply.image_name),
+                    caption=caption,
+                    message_thread_id=thread_id,
+                    reply_markup=inline,  # type: ignore[arg-type]  # markup is an inline keyboard
+                )
+            )
+        if reply.document is not None:
+            document = reply.document
+            return await self._call(
+                lambda: self.bot.send_document(
+                    chat_id,
+                    BufferedInputFile(document, reply.document_name),
+                    caption=caption,
+                    message_thread_id=thread_id,
+                    reply_markup=inline,  # type: ignore[arg-type]  # markup is an inline keyboard
+                )
+            )
+        assert reply.photo is not None
+        photo = reply.photo
+        return await self._call(
+            lambda: self.bot.send_photo(
+                chat_id,
+                photo.ref,
+                caption=caption,
+                message_thread_id=thread_id,
+                reply_markup=inline,  # type: ignore[arg-type]  # markup is an inline keyboard
+            )
+        )
+
+    async def remove_share_keyboard(self, chat: UserRef, text: str) -> None:
+        chat_id, thread_id = parse_chat(chat)
+        await self._call(
+            lambda: self.bot.send_message(
+                chat_id,
+                escape(text),
+                message_thread_id=thread_id,
+                reply_markup=ReplyKeyboardRemove(),
+            )
+        )
+
+    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run one Bot API call, waiting out short 429s and mapping errors (see module doc)."""
+        for attempt in range(MAX_INLINE_RETRIES + 1):
+            try:
+                return await make()
+            except TelegramRetryAfter as error:
+                if error.retry_after > MAX_INLINE_RETRY_AFTER or attempt == MAX_INLINE_RETRIES:
+                    raise RetryAfter(float(error.retry_after)) from error
+                logger.info("telegram asked to retry after %s s", error.retry_after)
+                await self._sleep(float(error.retry_after))
+            except TelegramForbiddenError as error:
+                raise RecipientBlocked(error.message) from error
+            except (TelegramServerError, TelegramNetworkError, TimeoutError) as error:
+                raise TemporaryFailure(str(error)) from error
+            except (TelegramBadRequest, TelegramNotFound, TelegramUnauthorizedError) as error:
+                raise PermanentFailure(error.message) from error
+        raise AssertionError("unreachable")
+
+
+def parse_chat(chat: UserRef) -> tuple[int, int | None]:
+    """``"12345"`` -> (12345, None); ``"-100123/45"`` -> (-100123, 45) for a forum topic."""
+    chat_text, _, thread_text = chat.user_id.partition("/")
+    return int(chat_text), int(thread_text) if thread_text else None

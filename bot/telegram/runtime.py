@@ -1,0 +1,63 @@
+"""Builds the aiogram Bot and Dispatcher and runs them by long polling or behind a webhook."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.telegram import residents
+
+logger = logging.getLogger(__name__)
+
+TELEGRAM_WEBHOOK_PATH = "/telegram"
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+
+
+def create_bot(token: str, api_url: str, *, timeout: float = 30.0) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), timeout=timeout)
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def get_routers(*extra: Router) -> list[Router]:
+    """Fresh routers for every dispatcher (staff routers first: they filter by chat)."""
+    return [*extra, residents.create_router()]
+
+
+def create_dispatcher(routers: list[Router], **workflow_data: Any) -> Dispatcher:
+    dispatcher = Dispatcher(**workflow_data)
+    dispatcher.include_routers(*routers)
+    return dispatcher
+
+
+def webhook_secret(token: str) -> str:
+    """A stable secret for X-Telegram-Bot-Api-Secret-Token derived from the bot token."""
+    return hashlib.sha256(("webhook:" + token).encode()).hexdigest()[:48]
+
+
+async def run_polling(bot: Bot, dispatcher: Dispatcher) -> None:
+    await bot.delete_webhook(drop_pending_updates=False)
+    await dispatcher.start_polling(
+        bot, handle_signals=False, close_bot_session=False, allowed_updates=ALLOWED_UPDATES
+    )
+
+
+async def setup_webhook(
+    app: web.Application, bot: Bot, dispatcher: Dispatcher, *, base_url: str, token: str
+) -> None:
+    secret = webhook_secret(token)
+    SimpleRequestHandler(dispatcher, bot, secret_token=secret).register(
+        app, path=TELEGRAM_WEBHOOK_PATH
+    )
+    await bot.set_webhook(
+        base_url + TELEGRAM_WEBHOOK_PATH, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+    )
+    logger.info("telegram webhook set at %s%s", base_url, TELEGRAM_WEBHOOK_PATH)

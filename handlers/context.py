@@ -1,0 +1,55 @@
+"""What a conversation step sees: the incoming message, the resident, their state, the stores."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from handlers.messages import Button, Incoming, Reply
+from handlers.payloads import Payload
+from handlers.texts import Texts
+from storage.base import ConversationState, Resident, StoreSession
+
+
+@dataclass
+class Context:
+    """One message being handled inside one transaction.
+
+    Steps change ``state`` in place (or call ``reset``); the engine saves it in the same
+    transaction as everything else the step wrote, then the replies are sent.
+    """
+
+    incoming: Incoming
+    resident: Resident
+    state: ConversationState
+    session: StoreSession
+    now: datetime
+    texts: Texts
+    prepared: dict[str, Any] = field(default_factory=dict)
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def lang(self) -> str:
+        return self.resident.language
+
+    def t(self, key: str, /, **values: object) -> str:
+        return self.texts.get(self.lang, key, **values)
+
+    def button(self, key: str, payload: str) -> Button:
+        return Button(self.t(key), payload)
+
+    def reset(self) -> None:
+        self.state.step = "idle"
+        self.state.data = {}
+
+    def go(self, step: str, **data: Any) -> None:
+        self.state.step = step
+        self.state.data.update(data)
+
+
+Handler = Callable[[Context], Awaitable[list[Reply]]]
+PayloadHandler = Callable[[Context, Payload], Awaitable[list[Reply]]]
+# A step handler returns None when the message is not for it (the engine then falls back).
+StepHandler = Callable[[Context], Awaitable[list[Reply] | None]]

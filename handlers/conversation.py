@@ -1,0 +1,168 @@
+"""The conversation engine: one ``Incoming`` in, a list of ``Reply`` out, state kept in storage."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+from domain.clock import Clock
+from domain.identity import UserRef
+from handlers.context import Context
+from handlers.messages import Incoming, Kind, Reply
+from handlers.payloads import parse
+from handlers.registry import Feature, Registry
+from handlers.texts import Texts
+from storage.base import Storage
+from storage.errors import StorageBusy
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 4000  # longer texts are refused with a clear answer (Telegram caps at 4096 anyway)
+
+Preparer = Callable[[Incoming, str], Awaitable[dict[str, object]]]
+
+
+class Conversation:
+    """Runs every incoming message through the registered features.
+
+    Per message: one transaction checks the update key, loads the resident and their state, runs
+    the step, saves the state and remembers the key. Replies are returned only after the commit
+    (invariant 1); a redelivered update finds its key and gets no second answer (invariant 3).
+    Messages of one person are handled one at a time, in arrival order.
+    """
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        clock: Clock,
+        texts: Texts,
+        features: Iterable[Feature],
+        preparers: Iterable[Preparer] = (),
+    ) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.texts = texts
+        self.registry = Registry()
+        for feature in features:
+            feature.register(self.registry)
+        self._preparers = list(preparers)
+        self._locks: dict[UserRef, asyncio.Lock] = {}
+        self._waiting: dict[UserRef, int] = {}
+
+    @contextmanager
+    def _counting(self, user: UserRef) -> Iterator[asyncio.Lock]:
+        lock = self._locks.setdefault(user, asyncio.Lock())
+        self._waiting[user] = self._waiting.get(user, 0) + 1
+        try:
+            yield lock
+        finally:
+            self._waiting[user] -= 1
+            if not self._waiting[user]:
+                del self._waiting[user]
+                del self._locks[user]
+
+    async def handle(self, incoming: Incoming) -> list[Reply]:
+        """Handle one message; never raises for bad input, storage trouble or a feature's bug."""
+        with self._counting(incoming.user) as lock:
+            async with lock:
+                return await self._handle_locked(incoming)
+
+    async def _handle_locked(self, incoming: Incoming) -> list[Reply]:
+        language = "uk"
+        try:
+            prepared = await self._prepare(incoming)
+            async with self.storage.transaction() as session:
+                if incoming.update_key and await session.updates.seen(incoming.update_key):
+                    logger.info("duplicate update %s ignored", incoming.update_key)
+                    return []
+                now = self.clock.now()
+                resident = await session.residents.touch(incoming.user, now=now)
+                language = resident.language
+                state = await session.conversations.load(resident.id)
+                ctx = Context(
+                    incoming=incoming,
+                    resident=resident,
+                    state=state,
+                    session=session,
+                    now=now,
+                    texts=self.texts,
+                    prepared=prepared,
+                )
+                replies = await self._dispatch(ctx)
+                await session.conversations.save(resident.id, ctx.state, now=now)
+                if incoming.update_key:
+                    await session.updates.remember(incoming.update_key, now=now)
+            for callback in ctx.after_commit:
+                await callback()
+            return replies
+        except StorageBusy:
+            logger.warning("storage busy; update %s not processed", incoming.update_key)
+            return [Reply(self.texts.get(language, "busy"))]
+        except Exception:
+            logger.exception("failed to handle update %s", incoming.update_key)
+            return [Reply(self.texts.get(language, "error"))]
+
+    async def _prepare(self, incoming: Incoming) -> dict[str, object]:
+        """Expensive, storage-free work (FAQ matching) done before the transaction opens."""
+        prepared: dict[str, object] = {}
+        if incoming.kind is Kind.TEXT and incoming.text and not incoming.text.startswith("/"):
+            for preparer in self._preparers:
+                prepared.update(await preparer(incoming, incoming.text))
+        return prepared
+
+    async def _dispatch(self, ctx: Context) -> list[Reply]:
+        incoming = ctx.incoming
+        registry = self.registry
+        if incoming.kind is Kind.BUTTON:
+            payload = parse(incoming.payload)
+            handler = registry.actions.get(payload.action) if payload else None
+            if payload is None or handler is None:
+                logger.info("stale or forged payload from %s", incoming.user.channel)
+                return await self._stale(ctx)
+            return await handler(ctx, payload)
+        if incoming.kind is Kind.TEXT:
+            text = (incoming.text or "").strip()
+            if len(text) > MAX_TEXT:
+                return [Reply(ctx.t("text_too_long", length=len(text), limit=MAX_TEXT))]
+            if text.startswith("/"):
+                name = text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if text[1:] else ""
+                command = registry.commands.get(name)
+                if command is not None:
+                    return await command(ctx)
+        step = registry.step_handler(ctx.state.step) if ctx.state.step != "idle" else None
+        if step is not None:
+            replies = await step(ctx)
+            if replies is not None:
+                return replies
+        idle = registry.idle.get(incoming.kind)
+        if idle is not None:
+            return await idle(ctx)
+        return await self._unsupported(ctx)
+
+    async def _stale(self, ctx: Context) -> list[Reply]:
+        fallback = self.registry.commands.get("menu")
+        replies = [Reply(ctx.t("stale_button"))]
+        if fallback is not None:
+            # Showing the menu changes nothing: the state the resident is in is kept.
+            step, data = ctx.state.step, dict(ctx.state.data)
+            menu = await fallback(ctx)
+            ctx.state.step, ctx.state.data = step, data
+            replies.extend(menu)
+        return replies
+
+    async def _unsupported(self, ctx: Context) -> list[Reply]:
+        what = {
+            Kind.STICKER: "media_sticker",
+            Kind.VOICE: "media_voice",
+            Kind.VIDEO: "media_video",
+            Kind.DOCUMENT: "media_document",
+            Kind.PHOTO: "media_photo",
+            Kind.LOCATION: "media_location",
+            Kind.CONTACT: "media_contact",
+        }.get(ctx.incoming.kind, "media_other")
+        if ctx.incoming.kind is Kind.TEXT:
+            return [Reply(ctx.t("not_understood"))]
+        return [Reply(ctx.t("unsupported_media", what=ctx.t(what)))]

@@ -1,0 +1,134 @@
+"""Channel-neutral values that cross the boundary between channel adapters and the conversation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from domain.identity import ChannelName, UserRef
+
+__all__ = [
+    "Button",
+    "ButtonKind",
+    "ChannelName",
+    "Contact",
+    "Incoming",
+    "Kind",
+    "Location",
+    "Outgoing",
+    "Photo",
+    "Reply",
+    "UserRef",
+]
+
+
+class Kind(StrEnum):
+    """What an incoming message carries; adapters map every platform type onto one of these."""
+
+    TEXT = "text"
+    BUTTON = "button"
+    LOCATION = "location"
+    CONTACT = "contact"
+    PHOTO = "photo"
+    STICKER = "sticker"
+    VOICE = "voice"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A point shared by a resident (WGS 84 degrees)."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A phone number shared with the platform's contact button.
+
+    ``own`` is true when the platform tells us it is the sender's own contact card.
+    """
+
+    phone: str
+    own: bool = True
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A picture reference the same channel can send again (Telegram file_id, Viber URL)."""
+
+    ref: str
+    caption: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message or button press from a resident or a staff member, already validated.
+
+    ``update_key`` identifies the platform delivery (Telegram ``update_id``, Viber
+    ``message_token``) so a redelivered update is processed once; ``None`` disables the check.
+    """
+
+    user: UserRef
+    kind: Kind
+    text: str | None = None
+    payload: str | None = None
+    location: Location | None = None
+    contact: Contact | None = None
+    photo: Photo | None = None
+    display_name: str | None = None
+    language_hint: str | None = None
+    update_key: str | None = None
+
+
+class ButtonKind(StrEnum):
+    """How a button behaves: a payload back to us, or a platform picker."""
+
+    PAYLOAD = "payload"
+    SHARE_LOCATION = "share_location"
+    SHARE_CONTACT = "share_contact"
+    URL = "url"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A button: ``payload`` comes back in ``Incoming.payload`` when pressed (or is a URL)."""
+
+    label: str
+    payload: str = ""
+    kind: ButtonKind = ButtonKind.PAYLOAD
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Something to show a person: plain text (never markup) plus optional buttons and media.
+
+    ``title`` is shown emphasised where the channel can (bold in Telegram). ``buttons`` are
+    rows of buttons. ``image`` is raw PNG bytes (charts); ``photo`` re-sends a platform photo.
+    """
+
+    text: str
+    title: str | None = None
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    location: Location | None = None
+    photo: Photo | None = None
+    image: bytes | None = None
+    image_name: str = "image.png"
+    document: bytes | None = None
+    document_name: str = "file.csv"
+
+    @property
+    def all_buttons(self) -> tuple[Button, ...]:
+        return tuple(button for row in self.buttons for button in row)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """Replies addressed to a chat: what a channel adapter delivers."""
+
+    chat: UserRef
+    replies: tuple[Reply, ...] = field(default_factory=tuple)

@@ -1,0 +1,68 @@
+"""Where features plug into the conversation: button actions, commands, steps and fallbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from handlers.context import Context, Handler, PayloadHandler, StepHandler
+from handlers.messages import Kind
+from handlers.payloads import register_actions
+
+Preparer = Callable[[Context], Awaitable[None]]
+
+
+class RegistryError(Exception):
+    """Two features claimed the same action, command or step."""
+
+
+@dataclass
+class Registry:
+    """The routing table the engine consults; filled once at wiring time."""
+
+    actions: dict[str, PayloadHandler] = field(default_factory=dict)
+    commands: dict[str, Handler] = field(default_factory=dict)
+    steps: dict[str, StepHandler] = field(default_factory=dict)
+    idle: dict[Kind, Handler] = field(default_factory=dict)
+
+    def action(self, name: str, handler: PayloadHandler) -> None:
+        if name in self.actions:
+            raise RegistryError(f"action {name!r} registered twice")
+        register_actions(name)
+        self.actions[name] = handler
+
+    def default_action(self, name: str, handler: PayloadHandler) -> None:
+        """Register ``handler`` only if no feature claimed ``name`` (placeholders for what is
+        not built yet)."""
+        register_actions(name)
+        self.actions.setdefault(name, handler)
+
+    def command(self, name: str, handler: Handler) -> None:
+        if name in self.commands:
+            raise RegistryError(f"command /{name} registered twice")
+        self.commands[name] = handler
+
+    def step(self, prefix: str, handler: StepHandler) -> None:
+        """Handle every state whose step is ``prefix`` or starts with ``prefix + '.'``."""
+        if prefix in self.steps:
+            raise RegistryError(f"step {prefix!r} registered twice")
+        self.steps[prefix] = handler
+
+    def on_idle(self, kind: Kind, handler: Handler) -> None:
+        """What to do with a message of ``kind`` when the resident is not inside a flow."""
+        self.idle[kind] = handler
+
+    def step_handler(self, step: str) -> StepHandler | None:
+        prefix = step
+        while prefix:
+            if prefix in self.steps:
+                return self.steps[prefix]
+            prefix = prefix.rpartition(".")[0]
+        return None
+
+
+class Feature(Protocol):
+    """A part of the conversation (menu, consultations, requests...) that registers itself."""
+
+    def register(self, registry: Registry) -> None: ...

@@ -1,0 +1,103 @@
+"""The storage contract: records and the ``*Store`` interfaces every backend implements."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from domain.identity import UserRef
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Resident:
+    """A person who wrote to the bot in one channel."""
+
+    id: int
+    user: UserRef
+    language: str
+    display_name: str | None
+    consent_personal_data: bool
+    consent_at: datetime | None
+    blocked: bool
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(slots=True)
+class ConversationState:
+    """Where a resident is in the conversation; ``data`` holds the step's answers so far."""
+
+    step: str = "idle"
+    data: JsonDict = field(default_factory=dict)
+
+
+class ResidentStore(Protocol):
+    """Residents by channel identity."""
+
+    async def touch(
+        self,
+        user: UserRef,
+        *,
+        now: datetime,
+        display_name: str | None = None,
+        default_language: str = "uk",
+    ) -> Resident:
+        """Create the resident on first contact or update ``last_seen``; return it."""
+        ...
+
+    async def get(self, user: UserRef) -> Resident | None: ...
+
+    async def get_by_id(self, resident_id: int) -> Resident | None: ...
+
+    async def set_language(self, resident_id: int, language: str) -> None: ...
+
+    async def set_consent(self, resident_id: int, consent: bool, *, now: datetime) -> None: ...
+
+    async def set_blocked(self, resident_id: int, blocked: bool) -> None: ...
+
+    async def count(self) -> int: ...
+
+
+class ConversationStore(Protocol):
+    """The persisted conversation state, so a restart resumes where a resident was."""
+
+    async def load(self, resident_id: int) -> ConversationState: ...
+
+    async def save(self, resident_id: int, state: ConversationState, *, now: datetime) -> None: ...
+
+
+class UpdateStore(Protocol):
+    """Keys of processed platform deliveries (Telegram update_id, Viber message_token)."""
+
+    async def seen(self, key: str) -> bool: ...
+
+    async def remember(self, key: str, *, now: datetime) -> bool:
+        """Record ``key``; return False when it was already recorded."""
+        ...
+
+    async def prune(self, *, before: datetime) -> int: ...
+
+
+class StoreSession(Protocol):
+    """The stores as seen inside one transaction: all of it commits, or none of it."""
+
+    @property
+    def residents(self) -> ResidentStore: ...
+
+    @property
+    def conversations(self) -> ConversationStore: ...
+
+    @property
+    def updates(self) -> UpdateStore: ...
+
+
+class Storage(Protocol):
+    """A database: opens transactions and closes the connection."""
+
+    def transaction(self) -> AbstractAsyncContextManager[StoreSession]: ...
+
+    async def close(self) -> None: ...

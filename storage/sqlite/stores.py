@@ -1,0 +1,172 @@
+"""The ``*Store`` implementations over one SQLite connection inside a transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from domain.identity import ChannelName, UserRef
+from storage.base import ConversationState, Resident
+
+
+def to_db_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to storage")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_db_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _required_time(text: str) -> datetime:
+    moment = from_db_time(text)
+    assert moment is not None
+    return moment
+
+
+class SqliteResidentStore:
+    """Residents in the ``residents`` table."""
+
+    _COLUMNS = (
+        "id, channel, user_id, language, display_name, consent_personal_data, consent_at,"
+        " blocked, first_seen, last_seen"
+    )
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @staticmethod
+    def _row(row: Any) -> Resident:
+        return Resident(
+            id=row["id"],
+            user=UserRef(ChannelName(row["channel"]), row["user_id"]),
+            language=row["language"],
+            display_name=row["display_name"],
+            consent_personal_data=bool(row["consent_personal_data"]),
+            consent_at=from_db_time(row["consent_at"]),
+            blocked=bool(row["blocked"]),
+            first_seen=_required_time(row["first_seen"]),
+            last_seen=_required_time(row["last_seen"]),
+        )
+
+    async def touch(
+        self,
+        user: UserRef,
+        *,
+        now: datetime,
+        display_name: str | None = None,
+        default_language: str = "uk",
+    ) -> Resident:
+        stamp = to_db_time(now)
+        await self._db.execute(
+            "INSERT INTO residents"
+            " (channel, user_id, language, display_name, first_seen, last_seen)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (channel, user_id) DO UPDATE SET last_seen = excluded.last_seen,"
+            " blocked = 0, display_name = COALESCE(excluded.display_name, display_name)",
+            (user.channel.value, user.user_id, default_language, display_name, stamp, stamp),
+        )
+        resident = await self.get(user)
+        assert resident is not None
+        return resident
+
+    async def get(self, user: UserRef) -> Resident | None:
+        async with self._db.execute(
+            f"SELECT {self._COLUMNS} FROM residents WHERE channel = ? AND user_id = ?",  # noqa: S608
+            (user.channel.value, user.user_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else self._row(row)
+
+    async def get_by_id(self, resident_id: int) -> Resident | None:
+        async with self._db.execute(
+            f"SELECT {self._COLUMNS} FROM residents WHERE id = ?",  # noqa: S608
+            (resident_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else self._row(row)
+
+    async def set_language(self, resident_id: int, language: str) -> None:
+        await self._db.execute(
+            "UPDATE residents SET language = ? WHERE id = ?", (language, resident_id)
+        )
+
+    async def set_consent(self, resident_id: int, consent: bool, *, now: datetime) -> None:
+        await self._db.execute(
+            "UPDATE residents SET consent_personal_data = ?, consent_at = ? WHERE id = ?",
+            (int(consent), to_db_time(now) if consent else None, resident_id),
+        )
+
+    async def set_blocked(self, resident_id: int, blocked: bool) -> None:
+        await self._db.execute(
+            "UPDATE residents SET blocked = ? WHERE id = ?", (int(blocked), resident_id)
+        )
+
+    async def count(self) -> int:
+        async with self._db.execute("SELECT COUNT(*) FROM residents") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+
+class SqliteConversationStore:
+    """Conversation state as JSON in ``conversation_states``."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def load(self, resident_id: int) -> ConversationState:
+        async with self._db.execute(
+            "SELECT step, data FROM conversation_states WHERE resident_id = ?", (resident_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return ConversationState()
+        data = json.loads(row["data"])
+        return ConversationState(step=row["step"], data=data if isinstance(data, dict) else {})
+
+    async def save(self, resident_id: int, state: ConversationState, *, now: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO conversation_states (resident_id, step, data, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (resident_id) DO UPDATE SET"
+            " step = excluded.step, data = excluded.data, updated_at = excluded.updated_at",
+            (resident_id, state.step, json.dumps(state.data, ensure_ascii=False), to_db_time(now)),
+        )
+
+
+class SqliteUpdateStore:
+    """Processed update keys in ``processed_updates``."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def seen(self, key: str) -> bool:
+        async with self._db.execute(
+            "SELECT 1 FROM processed_updates WHERE key = ?", (key,)
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
+    async def remember(self, key: str, *, now: datetime) -> bool:
+        cursor = await self._db.execute(
+            "INSERT OR IGNORE INTO processed_updates (key, processed_at) VALUES (?, ?)",
+            (key, to_db_time(now)),
+        )
+        return cursor.rowcount == 1
+
+    async def prune(self, *, before: datetime) -> int:
+        cursor = await self._db.execute(
+            "DELETE FROM processed_updates WHERE processed_at < ?", (to_db_time(before),)
+        )
+        return cursor.rowcount
+
+
+class SqliteStoreSession:
+    """Every store bound to the connection of the open transaction."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.residents = SqliteResidentStore(db)
+        self.conversations = SqliteConversationStore(db)
+        self.updates = SqliteUpdateStore(db)

@@ -1,0 +1,175 @@
+"""Storage contract tests: written once against the ``Storage`` interface, run per backend."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from domain.clock import ManualClock
+from domain.identity import ChannelName, UserRef
+from storage import ConfigurationError, ConversationState, Storage, StorageBusy, sqlite_path
+from storage.sqlite import SqliteStorage, open_storage
+
+Factory = Callable[[Path], Awaitable[Storage]]
+
+
+async def _sqlite(path: Path) -> Storage:
+    return await SqliteStorage.open(path / "contract.sqlite3")
+
+
+BACKENDS: dict[str, Factory] = {"sqlite": _sqlite}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    backend = await BACKENDS[request.param](tmp_path)
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+ALICE = UserRef(ChannelName.TELEGRAM, "1")
+ALICE_VIBER = UserRef(ChannelName.VIBER, "1")
+
+
+async def test_touch_creates_once_and_updates_last_seen(store: Storage, clock: ManualClock) -> None:
+    async with store.transaction() as session:
+        first = await session.residents.touch(ALICE, now=clock.now())
+    clock.advance(60)
+    async with store.transaction() as session:
+        second = await session.residents.touch(ALICE, now=clock.now())
+        assert await session.residents.count() == 1
+    assert first.id == second.id
+    assert second.first_seen == first.first_seen
+    assert second.last_seen - first.last_seen == timedelta(seconds=60)
+    assert second.language == "uk"
+    assert second.last_seen.tzinfo is not None
+
+
+async def test_same_id_in_two_channels_is_two_residents(store: Storage, clock: ManualClock) -> None:
+    async with store.transaction() as session:
+        a = await session.residents.touch(ALICE, now=clock.now())
+        b = await session.residents.touch(ALICE_VIBER, now=clock.now())
+    assert a.id != b.id
+
+
+async def test_language_consent_and_blocked_flags(store: Storage, clock: ManualClock) -> None:
+    async with store.transaction() as session:
+        resident = await session.residents.touch(ALICE, now=clock.now())
+        await session.residents.set_language(resident.id, "en")
+        await session.residents.set_consent(resident.id, True, now=clock.now())
+        await session.residents.set_blocked(resident.id, True)
+        found = await session.residents.get_by_id(resident.id)
+    assert found is not None
+    assert (found.language, found.consent_personal_data, found.blocked) == ("en", True, True)
+    assert found.consent_at == clock.now()
+    async with store.transaction() as session:
+        await session.residents.set_consent(resident.id, False, now=clock.now())
+        again = await session.residents.get(ALICE)
+    assert again is not None
+    assert (again.consent_personal_data, again.consent_at) == (False, None)
+
+
+async def test_conversation_state_round_trips_unicode(store: Storage, clock: ManualClock) -> None:
+    async with store.transaction() as session:
+        resident = await session.residents.touch(ALICE, now=clock.now())
+        assert (await session.conversations.load(resident.id)).step == "idle"
+        state = ConversationState("intake.address", {"text": "вул. Шевченка, 5 <b>'; DROP"})
+        await session.conversations.save(resident.id, state, now=clock.now())
+    async with store.transaction() as session:
+        loaded = await session.conversations.load(resident.id)
+    assert loaded.step == "intake.address"
+    assert loaded.data == {"text": "вул. Шевченка, 5 <b>'; DROP"}
+
+
+async def test_update_keys_are_remembered_once(store: Storage, clock: ManualClock) -> None:
+    async with store.transaction() as session:
+        assert not await session.updates.seen("tg:1")
+        assert await session.updates.remember("tg:1", now=clock.now())
+        assert not await session.updates.remember("tg:1", now=clock.now())
+        assert await session.updates.seen("tg:1")
+    clock.advance(timedelta(days=8))
+    async with store.transaction() as session:
+        assert await session.updates.prune(before=clock.now() - timedelta(days=7)) == 1
+        assert not await session.updates.seen("tg:1")
+
+
+async def test_a_failed_transaction_leaves_nothing(store: Storage, clock: ManualClock) -> None:
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as session:
+            await session.residents.touch(ALICE, now=clock.now())
+            raise RuntimeError("boom")
+    async with store.transaction() as session:
+        assert await session.residents.get(ALICE) is None
+
+
+async def test_concurrent_transactions_do_not_interleave(
+    store: Storage, clock: ManualClock
+) -> None:
+    async def one(i: int) -> None:
+        async with store.transaction() as session:
+            await session.residents.touch(UserRef(ChannelName.TELEGRAM, str(i)), now=clock.now())
+            await asyncio.sleep(0)
+            await session.updates.remember(f"k{i}", now=clock.now())
+
+    await asyncio.gather(*(one(i) for i in range(50)))
+    async with store.transaction() as session:
+        assert await session.residents.count() == 50
+
+
+# SQLite-specific behaviour beyond the contract.
+
+
+async def test_wal_foreign_keys_and_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    store = await SqliteStorage.open(path)
+    try:
+        assert await store.migrate() == []  # already applied, nothing twice
+    finally:
+        await store.close()
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        versions = [row[0] for row in raw.execute("SELECT version FROM schema_migrations")]
+        assert versions == sorted(versions)
+        assert versions[0] == 1
+    finally:
+        raw.close()
+
+
+async def test_locked_database_is_reported_as_busy(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "busy.sqlite3"
+    store = await SqliteStorage.open(path, busy_timeout_ms=50)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageBusy):
+            async with store.transaction() as session:
+                await session.residents.touch(ALICE, now=clock.now())
+        blocker.execute("ROLLBACK")
+        async with store.transaction() as session:
+            await session.residents.touch(ALICE, now=clock.now())
+    finally:
+        blocker.close()
+        await store.close()
+
+
+def test_database_url_forms(tmp_path: Path) -> None:
+    assert sqlite_path("sqlite:///data/x.db", base=tmp_path) == tmp_path / "data/x.db"
+    assert sqlite_path("sqlite:////var/lib/bot.db") == Path("/var/lib/bot.db")
+    with pytest.raises(ConfigurationError):
+        sqlite_path("postgresql://localhost/x")
+    with pytest.raises(ConfigurationError):
+        sqlite_path("sqlite:///")
+
+
+async def test_open_storage_creates_the_folder(tmp_path: Path) -> None:
+    store = await open_storage("sqlite:///deep/er/bot.sqlite3", base=tmp_path)
+    await store.close()
+    assert (tmp_path / "deep/er/bot.sqlite3").exists()
