@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from domain.identity import UserRef
+from storage.outbox import OutboxStore
 
 JsonDict = dict[str, Any]
 
@@ -93,6 +94,9 @@ class StoreSession(Protocol):
 
     @property
     def updates(self) -> UpdateStore: ...
+
+    @property
+    def outbox(self) -> OutboxStore: ...
 
 
 class Storage(Protocol):

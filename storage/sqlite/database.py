@@ -15,7 +15,7 @@ from pathlib import Path
 import aiosqlite
 
 from storage.errors import MigrationError, StorageBusy, StorageError
-from storage.sqlite.stores import SqliteStoreSession
+from storage.sqlite.session import SqliteStoreSession
 
 logger = logging.getLogger(__name__)
 

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from domain.identity import ChannelName, UserRef
 from storage.base import ConversationState, Resident
-
-
-def to_db_time(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime given to storage")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def from_db_time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
-
-
-def _required_time(text: str) -> datetime:
-    moment = from_db_time(text)
-    assert moment is not None
-    return moment
+from storage.sqlite.times import from_db_time, required_time, to_db_time
 
 
 class SqliteResidentStore:
@@ -49,8 +34,8 @@ class SqliteResidentStore:
             consent_personal_data=bool(row["consent_personal_data"]),
             consent_at=from_db_time(row["consent_at"]),
             blocked=bool(row["blocked"]),
-            first_seen=_required_time(row["first_seen"]),
-            last_seen=_required_time(row["last_seen"]),
+            first_seen=required_time(row["first_seen"]),
+            last_seen=required_time(row["last_seen"]),
         )
 
     async def touch(
@@ -161,12 +146,3 @@ class SqliteUpdateStore:
             "DELETE FROM processed_updates WHERE processed_at < ?", (to_db_time(before),)
         )
         return cursor.rowcount
-
-
-class SqliteStoreSession:
-    """Every store bound to the connection of the open transaction."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self.residents = SqliteResidentStore(db)
-        self.conversations = SqliteConversationStore(db)
-        self.updates = SqliteUpdateStore(db)
