@@ -1,9 +1,10 @@
-"""The message catalogs: every sentence the bot says, one YAML file per language.
+"""The message catalogs: every sentence the bot says, in YAML, one folder per language.
 
 A plain key -> template catalog rather than gettext: the bot's default language (Ukrainian) is
 not the source language of the code, content editors change texts without a compile step, and
-the same keys serve every channel. A test checks that every language has every key with the
-same placeholders.
+the same keys serve every channel. Each feature keeps its texts in its own file
+(``locales/uk/requests.yaml`` beside ``locales/en/requests.yaml``); a key lives in one file.
+A test checks that every language has every key with the same placeholders.
 """
 
 from __future__ import annotations
@@ -36,15 +37,25 @@ class Texts:
 
     @classmethod
     def load(cls, extra: Mapping[str, Mapping[str, str]] | None = None) -> Texts:
+        """Merge ``locales/<language>/*.yaml`` (one file per feature) for every language."""
         catalogs: dict[str, dict[str, str]] = {}
-        folder = resources.files("handlers") / "locales"
+        root = resources.files("handlers") / "locales"
         for language in LANGUAGES:
-            raw: Any = yaml.safe_load((folder / f"{language}.yaml").read_text(encoding="utf-8"))
-            if not isinstance(raw, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
-            ):
-                raise TextsError(f"locales/{language}.yaml must map keys to strings")
-            catalogs[language] = dict(raw)
+            merged: dict[str, str] = {}
+            files = sorted(
+                (item for item in (root / language).iterdir() if item.name.endswith(".yaml")),
+                key=lambda item: item.name,
+            )
+            for item in files:
+                raw: Any = yaml.safe_load(item.read_text(encoding="utf-8")) or {}
+                if not isinstance(raw, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+                ):
+                    raise TextsError(f"locales/{language}/{item.name} must map keys to strings")
+                for key in raw.keys() & merged.keys():
+                    raise TextsError(f"locales/{language}/{item.name}: key {key!r} defined twice")
+                merged.update(raw)
+            catalogs[language] = merged
         for language, more in (extra or {}).items():
             catalogs.setdefault(language, {}).update(more)
         texts = cls(catalogs)
