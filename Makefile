@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PACKAGES := $(wildcard bot domain handlers faq storage notifications services)
 
 .PHONY: run test check lint types bench console clean
 
@@ -28,7 +29,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 types: $(STAMP)
-	$(PY) -m mypy bot domain handlers faq storage notifications tests bench
+	$(PY) -m mypy $(PACKAGES) tests $(wildcard bench/*.py)
 
 check: lint types test
 
