@@ -15,6 +15,10 @@ from aiohttp import web
 from bot.console import ConsoleChannel, run_console
 from bot.settings import Settings
 from domain.clock import Clock, SystemClock
+from faq.knowledge import load_knowledge_base
+from faq.matcher import Matcher
+from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
+from handlers.consult import ConsultFeature, ShelterSource
 from handlers.conversation import Conversation, Preparer
 from handlers.menu import MenuFeature
 from handlers.registry import Feature
@@ -44,11 +48,23 @@ class Core:
         await self.storage.close()
 
 
+def build_consult(settings: Settings) -> ConsultFeature:
+    """The knowledge base, its matcher and the shelter list (the city's file or the sample)."""
+    knowledge = load_knowledge_base()
+    matcher = Matcher.from_knowledge_base(knowledge)
+    csv_path = settings.shelters_csv or SAMPLE_SHELTERS_CSV
+    shelters = ShelterSource(load_shelters(csv_path), is_sample=settings.shelters_csv is None)
+    return ConsultFeature(knowledge, matcher, shelters)
+
+
 def build_features(settings: Settings) -> tuple[list[Feature], list[Preparer]]:
     """Every conversation feature in registration order; the menu goes last (it fills the
     placeholders of whatever is not built)."""
     features: list[Feature] = []
     preparers: list[Preparer] = []
+    consult = build_consult(settings)
+    features.append(consult)
+    preparers.append(consult.prepare)
     features.append(MenuFeature())
     return features, preparers
 

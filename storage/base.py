@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from domain.identity import UserRef
+from storage.consultations import ConsultationStore
 from storage.outbox import OutboxStore
 
 JsonDict = dict[str, Any]
@@ -97,6 +98,9 @@ class StoreSession(Protocol):
 
     @property
     def outbox(self) -> OutboxStore: ...
+
+    @property
+    def consultations(self) -> ConsultationStore: ...
 
 
 class Storage(Protocol):

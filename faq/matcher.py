@@ -1,0 +1,351 @@
+"""The offline matcher: a resident's message in, knowledge-base entries ranked by score out.
+
+Scoring is lexical and works on folded text (:mod:`faq.text`), so Ukrainian, Russian and surzhyk
+spellings meet in one alphabet:
+
+* ``nearest``: character 3-5-gram TF-IDF cosine between the message and each of an entry's
+  example questions, titles and keyword phrases, taking the best one (a nearest-neighbour vote);
+* ``profile``: the same cosine against everything an entry says about itself, concatenated;
+* ``coverage``: the share of the message's words (weighted by rarity) that the entry's vocabulary
+  explains, with inflections and typos matched by common prefix and edit similarity (rapidfuzz).
+  Words that no entry knows pull every score down, which is what rejects "яка погода завтра".
+
+An optional :class:`~faq.semantic.Embedder` adds a paraphrase signal; see ``SEMANTIC_WEIGHT``.
+Matching is synchronous and CPU-bound; async callers run it in a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Prefix
+
+from faq.content_model import Entry
+from faq.knowledge import KnowledgeBase
+from faq.semantic import Embedder
+from faq.text import content_tokens
+
+__all__ = [
+    "ANSWER_MARGIN",
+    "ANSWER_THRESHOLD",
+    "SUGGEST_LIMIT",
+    "SUGGEST_RELATIVE",
+    "UNKNOWN_THRESHOLD",
+    "Decision",
+    "Match",
+    "Matcher",
+    "Verdict",
+    "decide",
+]
+
+logger = logging.getLogger(__name__)
+
+# --- decision thresholds (tuned on faq/eval/queries.yaml with python -m bench.faq_bench) --------
+# Below this best score nothing fits: the bot says it does not know and offers the menu/operator.
+UNKNOWN_THRESHOLD = 0.30
+# A single answer is given only when the best score is this high ...
+ANSWER_THRESHOLD = 0.55
+# ... and beats the runner-up by this much; otherwise the top few are offered as buttons.
+ANSWER_MARGIN = 0.08
+# Suggestions: at most this many, each scoring at least this share of the best score.
+SUGGEST_LIMIT = 3
+SUGGEST_RELATIVE = 0.75
+
+# --- score blend --------------------------------------------------------------------------------
+NEAREST_WEIGHT = 0.45
+PROFILE_WEIGHT = 0.15
+COVERAGE_WEIGHT = 0.40
+# Share of the final score given to the embedding similarity when an Embedder is supplied.
+SEMANTIC_WEIGHT = 0.30
+# e5 cosine similarities of unrelated sentences sit around 0.75; rescale [floor, ceiling] to [0, 1].
+SEMANTIC_FLOOR = 0.78
+SEMANTIC_CEILING = 0.93
+
+# --- token matching -----------------------------------------------------------------------------
+NGRAM_SIZES = (3, 4, 5)
+# Edit similarity (rapidfuzz ratio, 0-100) from which two words of at least FUZZY_MIN_LENGTH
+# letters count as the same word misspelt.
+FUZZY_RATIO = 80.0
+FUZZY_MIN_LENGTH = 5
+FUZZY_CREDIT = 0.8
+PREFIX_CREDIT = 0.9
+
+
+class Decision(StrEnum):
+    """What the bot should do with a message."""
+
+    ANSWER = "answer"
+    SUGGEST = "suggest"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One candidate entry and how well it fits, in [0, 1]."""
+
+    entry_id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A decision and its matches: one for ANSWER, a few for SUGGEST, none for UNKNOWN."""
+
+    decision: Decision
+    matches: tuple[Match, ...]
+
+    @property
+    def best(self) -> Match | None:
+        return self.matches[0] if self.matches else None
+
+
+def decide(matches: Sequence[Match]) -> Verdict:
+    """Turn ranked matches (best first) into ANSWER, SUGGEST or UNKNOWN."""
+    if not matches or matches[0].score < UNKNOWN_THRESHOLD:
+        return Verdict(Decision.UNKNOWN, ())
+    top = matches[0]
+    runner_up = matches[1].score if len(matches) > 1 else 0.0
+    if top.score >= ANSWER_THRESHOLD and top.score - runner_up >= ANSWER_MARGIN:
+        return Verdict(Decision.ANSWER, (top,))
+    floor = max(UNKNOWN_THRESHOLD, top.score * SUGGEST_RELATIVE)
+    offered = tuple(m for m in matches[:SUGGEST_LIMIT] if m.score >= floor)
+    return Verdict(Decision.SUGGEST, offered)
+
+
+class Matcher:
+    """Ranks knowledge-base entries for a free-text message; build once, use from any thread."""
+
+    def __init__(self, entries: Sequence[Entry], *, embedder: Embedder | None = None) -> None:
+        if not entries:
+            raise ValueError("a matcher needs at least one entry")
+        self._ids = tuple(entry.id for entry in entries)
+        units: list[str] = []
+        owners: list[int] = []
+        profiles: list[list[str]] = []
+        for index, entry in enumerate(entries):
+            texts = _entry_texts(entry)
+            units.extend(texts)
+            owners.extend([index] * len(texts))
+            profiles.append([token for text in texts for token in content_tokens(text)])
+        self._unit_owner = np.asarray(owners, dtype=np.intp)
+        self._units = _NgramIndex([content_tokens(text) for text in units])
+        self._profiles = _NgramIndex(profiles)
+        self._vocabulary = _Vocabulary(profiles)
+        self._embedder = embedder
+        self._unit_vectors: NDArray[np.float32] | None = None
+        if embedder is not None:
+            self._unit_vectors = embedder.embed(units)
+        logger.info(
+            "matcher ready: %d entries, %d example texts, semantic=%s",
+            len(self._ids),
+            len(units),
+            embedder is not None,
+        )
+
+    @classmethod
+    def from_knowledge_base(
+        cls, knowledge: KnowledgeBase, *, embedder: Embedder | None = None
+    ) -> Matcher:
+        return cls(knowledge.entries, embedder=embedder)
+
+    @property
+    def semantic(self) -> bool:
+        """Whether an embedding model takes part in scoring."""
+        return self._embedder is not None
+
+    def scores(self, text: str) -> NDArray[np.float64]:
+        """The score of every entry, in the order entries were given."""
+        parts = self.components(text)
+        lexical = (
+            NEAREST_WEIGHT * parts["nearest"]
+            + PROFILE_WEIGHT * parts["profile"]
+            + COVERAGE_WEIGHT * parts["coverage"]
+        )
+        semantic = parts.get("semantic")
+        if semantic is None:
+            return np.clip(lexical, 0.0, 1.0)
+        # The embedding only reorders what the words already make plausible; on its own it
+        # scores anything vaguely civic as similar, which would defeat out-of-scope rejection.
+        blended = (1 - SEMANTIC_WEIGHT) * lexical + SEMANTIC_WEIGHT * semantic * np.minimum(
+            1.0, 2 * lexical
+        )
+        return np.clip(blended, 0.0, 1.0)
+
+    def components(self, text: str) -> dict[str, NDArray[np.float64]]:
+        """Each signal's score for every entry, before blending (for tuning and debugging)."""
+        words = content_tokens(text)
+        count = len(self._ids)
+        zeros = np.zeros(count)
+        if not words:
+            parts = {"nearest": zeros, "profile": zeros, "coverage": zeros}
+            return parts if self._embedder is None else {**parts, "semantic": zeros}
+        nearest = np.zeros(count)
+        np.maximum.at(nearest, self._unit_owner, self._units.cosine(words))
+        parts = {
+            "nearest": nearest,
+            "profile": self._profiles.cosine(words),
+            "coverage": self._vocabulary.coverage(words),
+        }
+        if self._embedder is None or self._unit_vectors is None:
+            return parts
+        query = self._embedder.embed([text])[0]
+        similarity = np.full(count, -1.0)
+        np.maximum.at(similarity, self._unit_owner, self._unit_vectors @ query)
+        parts["semantic"] = np.clip(
+            (similarity - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR), 0.0, 1.0
+        )
+        return parts
+
+    @property
+    def entry_ids(self) -> tuple[str, ...]:
+        """Entry ids in the order of :meth:`scores`."""
+        return self._ids
+
+    def match(self, text: str, limit: int = 5) -> list[Match]:
+        """The best ``limit`` entries for ``text``, best first; entries scoring 0 are left out."""
+        if limit <= 0:
+            return []
+        scores = self.scores(text)
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return [Match(self._ids[i], round(float(scores[i]), 4)) for i in order if scores[i] > 0]
+
+    def classify(self, text: str) -> Verdict:
+        """Match ``text`` and decide what to do with it."""
+        return decide(self.match(text, limit=max(SUGGEST_LIMIT, 2)))
+
+
+def _entry_texts(entry: Entry) -> list[str]:
+    """What an entry says about itself that a resident might type."""
+    return [
+        entry.title.uk,
+        entry.title.en,
+        *entry.questions,
+        *entry.keywords.all(),
+    ]
+
+
+def _ngrams(words: Iterable[str]) -> Counter[str]:
+    grams: Counter[str] = Counter()
+    for word in words:
+        padded = f" {word} "
+        if len(padded) <= NGRAM_SIZES[0]:
+            grams[padded] += 1
+            continue
+        for size in NGRAM_SIZES:
+            for start in range(len(padded) - size + 1):
+                grams[padded[start : start + size]] += 1
+    return grams
+
+
+class _NgramIndex:
+    """Character n-gram TF-IDF over a fixed set of documents, kept as an inverted index."""
+
+    def __init__(self, documents: Sequence[Sequence[str]]) -> None:
+        counted = [_ngrams(words) for words in documents]
+        document_frequency: Counter[str] = Counter()
+        for grams in counted:
+            document_frequency.update(grams.keys())
+        total = len(documents)
+        self._terms = {term: i for i, term in enumerate(sorted(document_frequency))}
+        self._idf = np.array(
+            [math.log((1 + total) / (1 + document_frequency[t])) + 1 for t in self._terms]
+        )
+        # A gram that no document has is as informative as the rarest one, and it counts in the
+        # message's norm: unknown words make a message less similar to everything.
+        self._unknown_idf = math.log(1 + total) + 1
+        postings: list[list[tuple[int, float]]] = [[] for _ in self._terms]
+        for doc, grams in enumerate(counted):
+            weights = {
+                self._terms[g]: (1 + math.log(n)) * self._idf[self._terms[g]]
+                for g, n in grams.items()
+            }
+            norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+            for term, weight in weights.items():
+                postings[term].append((doc, weight / norm))
+        self._start = np.zeros(len(postings) + 1, dtype=np.intp)
+        self._start[1:] = np.cumsum([len(p) for p in postings])
+        self._docs = np.array([d for p in postings for d, _ in p], dtype=np.intp)
+        self._weights = np.array([w for p in postings for _, w in p], dtype=np.float64)
+        self._count = total
+
+    def cosine(self, words: Sequence[str]) -> NDArray[np.float64]:
+        grams = _ngrams(words)
+        known: list[tuple[int, float]] = []
+        norm = 0.0
+        for gram, n in grams.items():
+            term = self._terms.get(gram)
+            idf = self._unknown_idf if term is None else float(self._idf[term])
+            weight = (1 + math.log(n)) * idf
+            norm += weight * weight
+            if term is not None:
+                known.append((term, weight))
+        if not known:
+            return np.zeros(self._count)
+        norm = math.sqrt(norm)
+        spans = [np.arange(self._start[t], self._start[t + 1]) for t, _ in known]
+        factors = [np.full(len(span), w / norm) for span, (_, w) in zip(spans, known, strict=True)]
+        where = np.concatenate(spans)
+        return np.bincount(
+            self._docs[where],
+            weights=self._weights[where] * np.concatenate(factors),
+            minlength=self._count,
+        ).astype(np.float64)
+
+
+class _Vocabulary:
+    """Which entry uses which (folded) word, for typo- and inflection-tolerant word coverage."""
+
+    def __init__(self, documents: Sequence[Sequence[str]]) -> None:
+        words = sorted({word for words in documents for word in words})
+        self._words = words
+        self._lengths = np.array([len(w) for w in words], dtype=np.intp)
+        index = {word: i for i, word in enumerate(words)}
+        self._owners = np.zeros((len(words), len(documents)), dtype=np.float64)
+        for doc, doc_words in enumerate(documents):
+            for word in doc_words:
+                self._owners[index[word], doc] = 1.0
+        frequency = self._owners.sum(axis=1)
+        total = len(documents)
+        self._idf = np.log(1 + total / np.maximum(frequency, 1))
+        self._unknown_idf = math.log(1 + total)
+        self._count = total
+
+    def similarity(self, words: Sequence[str]) -> NDArray[np.float64]:
+        """How much each message word (rows) is each vocabulary word (columns), in [0, 1]."""
+        ratio = process.cdist(words, self._words, scorer=fuzz.ratio, dtype=np.float32)
+        prefix = process.cdist(words, self._words, scorer=Prefix.similarity, dtype=np.int32)
+        lengths = np.array([len(w) for w in words], dtype=np.intp)[:, None]
+        shorter = np.minimum(lengths, self._lengths[None, :])
+        # Inflections share a stem: "укриття/укриттях", "довідка/довідку", "вода/воду".
+        slack = np.where(shorter >= 6, 2, 1)
+        inflected = (prefix >= 3) & (prefix >= shorter - slack)
+        misspelt = (ratio >= FUZZY_RATIO) & (shorter >= FUZZY_MIN_LENGTH)
+        result = np.where(misspelt, FUZZY_CREDIT * ratio / 100.0, 0.0)
+        result = np.where(inflected, np.maximum(result, PREFIX_CREDIT), result)
+        return np.where(ratio >= 100.0, 1.0, result)
+
+    def coverage(self, words: Sequence[str]) -> NDArray[np.float64]:
+        unique = list(dict.fromkeys(words))
+        similarity = self.similarity(unique)
+        columns = np.flatnonzero(similarity.max(axis=0) > 0)
+        if columns.size == 0:
+            return np.zeros(self._count)
+        similarity = similarity[:, columns]
+        owners = self._owners[columns]
+        # A message word weighs as much as the rarest vocabulary word it resembles best.
+        best = similarity.max(axis=1)
+        weights = np.full(len(unique), self._unknown_idf)
+        for row in np.flatnonzero(best > 0):
+            candidates = similarity[row] >= best[row]
+            weights[row] = float(self._idf[columns[candidates]].max())
+        # per_entry[w, e]: how well entry e explains message word w.
+        per_entry = (similarity[:, :, None] * owners[None, :, :]).max(axis=1)
+        return np.asarray(weights @ per_entry / weights.sum(), dtype=np.float64)

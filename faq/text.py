@@ -1,0 +1,98 @@
+"""Text normalization for matching: one folded alphabet for Ukrainian, Russian and surzhyk.
+
+Residents mix Ukrainian and Russian letters, skip apostrophes, double or drop letters and type on
+the wrong keyboard layout's look-alike Latin letters. Folding all of that into one spelling before
+comparing makes "укриття", "укрытие" and "укритя" look alike to the matcher.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["STOP_WORDS", "content_tokens", "fold", "tokens"]
+
+# Letters that differ between Ukrainian and Russian, or that people confuse while typing.
+_FOLD = str.maketrans(
+    {
+        "і": "и",
+        "ї": "и",
+        "ы": "и",
+        "й": "и",
+        "є": "е",
+        "э": "е",
+        "ё": "е",
+        "ґ": "г",
+        "ъ": None,
+        "ь": None,
+        "'": None,
+        "’": None,
+        "ʼ": None,
+        "‘": None,
+        "`": None,
+        "´": None,
+    }
+)
+
+# Latin letters that look like Cyrillic ones; only replaced inside words that contain Cyrillic,
+# so "wifi" or "cnap" stay Latin while "укрuття" becomes Cyrillic.
+_HOMOGLYPHS = str.maketrans(
+    {
+        "a": "а",
+        "c": "с",
+        "e": "е",
+        "i": "и",
+        "o": "о",
+        "p": "р",
+        "x": "х",
+        "y": "у",
+        "k": "к",
+        "m": "м",
+        "t": "т",
+        "b": "в",
+        "h": "н",
+        "u": "и",
+    }
+)
+
+_WORD = re.compile(r"[^\W_]+")
+_CYRILLIC = re.compile(r"[а-яёіїєґ]")
+_REPEATS = re.compile(r"(\w)\1+")
+
+# Function words of Ukrainian and Russian (folded below). They appear in almost every question
+# and would otherwise make "яка погода завтра" look similar to "яка адреса ЦНАПу".
+_STOP_WORDS_RAW = """
+    а або але б би бо буде будь було бути в вам вас ви від він вона вони вже все всі всього де для
+    до є же за з зі із і й й як яка яке які який якщо коли куди ли ласка мене мені ми мій моя моє
+    мої на над нам нас не ні но ну о об от ось під по про при с сам се со так там та те то тут у
+    уже хто це цей ця ці чи що шо щоб щоби я його її їх ще тому тобто теж також можна треба
+    потрібно хочу хотів хотіла підкажіть скажіть підкажи скажи будь-ласка дякую
+    где вы он она они всё всем его её их ещё если есть или им как какой какая какое какие кому
+    когда куда мне меня мой мое моё мы нет ни но под пожалуйста при про что чтобы это этот эта эти
+    тоже также можно надо нужно хотел хотела подскажите скажите спасибо пожалуста плиз
+"""
+
+
+def fold(text: str) -> str:
+    """Lowercase, fold look-alike letters and spellings; keep words separated by single spaces."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    words = []
+    for raw in _WORD.findall(text.translate(_FOLD)):
+        word = raw.translate(_HOMOGLYPHS) if _CYRILLIC.search(raw) else raw
+        words.append(_REPEATS.sub(r"\1", word))
+    return " ".join(words)
+
+
+def tokens(text: str) -> list[str]:
+    """Folded words of ``text``."""
+    return fold(text).split()
+
+
+def content_tokens(text: str) -> list[str]:
+    """Folded words of ``text`` without function words; falls back to all words if none remain."""
+    words = tokens(text)
+    content = [w for w in words if w not in STOP_WORDS]
+    return content or words
+
+
+STOP_WORDS: frozenset[str] = frozenset(fold(_STOP_WORDS_RAW).split())

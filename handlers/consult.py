@@ -1,0 +1,307 @@
+"""Consultations: free-text questions matched against the knowledge base, browsing by topic,
+"was this helpful?", and the nearest shelters from a shared location."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+
+from faq.content_model import Action, Entry
+from faq.knowledge import KnowledgeBase
+from faq.matcher import Decision, Matcher, Verdict
+from faq.shelters import ShelterDirectory, map_url
+from handlers.context import Context
+from handlers.menu import menu_button_row
+from handlers.messages import Button, ButtonKind, Incoming, Kind, Location, Reply
+from handlers.payloads import Payload, build
+from handlers.registry import Registry
+from storage.consultations import NewConsultation
+
+PREPARED_KEY = "faq_verdict"
+MAX_RELATED = 3
+_WORDS = re.compile(r"[^\w']+", re.UNICODE)
+
+# Small talk is answered before matching: a greeting is not an unanswered question.
+GREETINGS = {
+    "привіт",
+    "привiт",
+    "вітаю",
+    "добрий день",
+    "доброго дня",
+    "добрий вечір",
+    "добрий ранок",
+    "доброго ранку",
+    "здрастуйте",
+    "здравствуйте",
+    "привет",
+    "добрый день",
+    "доброе утро",
+    "добрый вечер",
+    "hello",
+    "hi",
+    "хай",
+    "салют",
+    "день добрий",
+}
+THANKS = {
+    "дякую",
+    "дякую вам",
+    "щиро дякую",
+    "дуже дякую",
+    "спасибі",
+    "спасибо",
+    "спасибо большое",
+    "благодарю",
+    "thanks",
+    "thank you",
+    "ок дякую",
+    "дякую ок",
+    "ок спасибо",
+}
+
+
+def _normalized(text: str) -> str:
+    return " ".join(word for word in _WORDS.split(text.lower()) if word)
+
+
+@dataclass(frozen=True)
+class ShelterSource:
+    """The shelter list and whether it is the shipped sample (then every answer says so)."""
+
+    directory: ShelterDirectory
+    is_sample: bool
+
+
+class ConsultFeature:
+    """Registers consultations and the nearest-shelter search."""
+
+    def __init__(
+        self, kb: KnowledgeBase, matcher: Matcher, shelters: ShelterSource | None = None
+    ) -> None:
+        self.kb = kb
+        self.matcher = matcher
+        self.shelters = shelters
+
+    def register(self, registry: Registry) -> None:
+        registry.action("consult", self.on_sections)
+        registry.action("sec", self.on_section)
+        registry.action("faq", self.on_entry)
+        registry.action("helpful", self.on_helpful)
+        registry.action("shelter", self.on_shelter)
+        registry.on_idle(Kind.TEXT, self.on_text)
+        registry.on_idle(Kind.LOCATION, self.on_location)
+
+    async def prepare(self, incoming: Incoming, text: str) -> dict[str, object]:
+        """Matching costs milliseconds of CPU: done in a thread, before the transaction."""
+        if _normalized(text) in GREETINGS | THANKS:
+            return {}
+        verdict = await asyncio.to_thread(self.matcher.classify, text)
+        return {PREPARED_KEY: verdict}
+
+    # --- browsing -------------------------------------------------------------------------
+
+    async def on_sections(self, ctx: Context, _payload: Payload) -> list[Reply]:
+        rows = tuple(
+            (Button(section.title.get(ctx.lang), build("sec", section.id)),)
+            for section in self.kb.sections
+        )
+        return [Reply(ctx.t("consult_sections"), buttons=(*rows, menu_button_row(ctx)))]
+
+    async def on_section(self, ctx: Context, payload: Payload) -> list[Reply]:
+        section_id = payload.arg() or ""
+        if section_id not in {section.id for section in self.kb.sections}:
+            return [Reply(ctx.t("stale_button"), buttons=(self._topics_row(ctx),))]
+        section = self.kb.section(section_id)
+        rows = tuple(
+            (Button(entry.title.get(ctx.lang), build("faq", entry.id)),)
+            for entry in self.kb.entries_in(section_id)
+        )
+        text = ctx.t("consult_entries", section=section.title.get(ctx.lang))
+        return [Reply(text, buttons=(*rows, self._topics_row(ctx)))]
+
+    async def on_entry(self, ctx: Context, payload: Payload) -> list[Reply]:
+        entry = self.kb.get(payload.arg() or "")
+        if entry is None:
+            return [Reply(ctx.t("stale_button"), buttons=(self._topics_row(ctx),))]
+        return await self._answer(ctx, entry, source="menu", score=None)
+
+    # --- free text --------------------------------------------------------------------------
+
+    async def on_text(self, ctx: Context) -> list[Reply]:
+        text = (ctx.incoming.text or "").strip()
+        normalized = _normalized(text)
+        if normalized in GREETINGS:
+            return [Reply(ctx.t("greeting_reply"), buttons=(self._topics_row(ctx),))]
+        if normalized in THANKS:
+            return [Reply(ctx.t("thanks_reply"), buttons=(menu_button_row(ctx),))]
+        prepared = ctx.prepared.get(PREPARED_KEY)
+        verdict: Verdict = (
+            prepared
+            if isinstance(prepared, Verdict)
+            else await asyncio.to_thread(self.matcher.classify, text)
+        )
+        best = verdict.best
+        if verdict.decision is Decision.ANSWER and best is not None:
+            entry = self.kb.get(best.entry_id)
+            if entry is not None:
+                return await self._answer(ctx, entry, source="text", score=best.score)
+        if verdict.decision is Decision.SUGGEST and verdict.matches:
+            rows = tuple(
+                (Button(entry.title.get(ctx.lang), build("faq", entry.id)),)
+                for entry in (self.kb.get(match.entry_id) for match in verdict.matches)
+                if entry is not None
+            )
+            return [Reply(ctx.t("consult_suggest"), buttons=(*rows, self._help_row(ctx)))]
+        await ctx.session.consultations.record(
+            NewConsultation(
+                resident_id=ctx.resident.id,
+                channel=ctx.incoming.user.channel,
+                topic=None,
+                source="text",
+                matched=False,
+                score=best.score if best else None,
+                question=text,
+            ),
+            now=ctx.now,
+        )
+        return [
+            Reply(
+                ctx.t("consult_not_found"),
+                buttons=(self._help_row(ctx), self._topics_row(ctx), menu_button_row(ctx)),
+            )
+        ]
+
+    async def _answer(
+        self, ctx: Context, entry: Entry, *, source: str, score: float | None
+    ) -> list[Reply]:
+        consultation_id = await ctx.session.consultations.record(
+            NewConsultation(
+                resident_id=ctx.resident.id,
+                channel=ctx.incoming.user.channel,
+                topic=entry.id,
+                source=source,
+                matched=True,
+                score=score,
+            ),
+            now=ctx.now,
+        )
+        parts = [entry.answer.get(ctx.lang).strip()]
+        if entry.sources:
+            sources = "; ".join(f"{s.title} ({s.url})" for s in entry.sources)
+            parts.append(ctx.t("consult_sources", sources=sources))
+        parts.append(ctx.t("consult_helpful_question"))
+        rows: list[tuple[Button, ...]] = [
+            (
+                Button(ctx.t("btn_helpful_yes"), build("helpful", consultation_id, "y")),
+                Button(ctx.t("btn_helpful_no"), build("helpful", consultation_id, "n")),
+            )
+        ]
+        action_row = self._action_row(ctx, entry)
+        if action_row:
+            rows.append(action_row)
+        for related_id in entry.related[:MAX_RELATED]:
+            related = self.kb.get(related_id)
+            if related is not None:
+                rows.append((Button("➡️ " + related.title.get(ctx.lang), build("faq", related.id)),))
+        rows.append((*self._topics_row(ctx), *menu_button_row(ctx)))
+        return [Reply("\n\n".join(parts), title=entry.title.get(ctx.lang), buttons=tuple(rows))]
+
+    def _action_row(self, ctx: Context, entry: Entry) -> tuple[Button, ...]:
+        if entry.action is Action.FIND_SHELTER:
+            return (Button(ctx.t("btn_find_shelter"), build("shelter")),)
+        if entry.action is Action.REQUEST:
+            category = entry.request_category.value if entry.request_category else "other"
+            return (
+                Button(ctx.t("btn_file_request"), build("req_new", category)),
+                Button(ctx.t("btn_talk_operator"), build("operator")),
+            )
+        if entry.action is Action.OPERATOR:
+            return (Button(ctx.t("btn_talk_operator"), build("operator")),)
+        return ()
+
+    def _help_row(self, ctx: Context) -> tuple[Button, ...]:
+        return (
+            Button(ctx.t("btn_talk_operator"), build("operator")),
+            Button(ctx.t("btn_file_request"), build("req_new")),
+        )
+
+    def _topics_row(self, ctx: Context) -> tuple[Button, ...]:
+        return (Button(ctx.t("btn_topics"), build("consult")),)
+
+    # --- feedback ----------------------------------------------------------------------------
+
+    async def on_helpful(self, ctx: Context, payload: Payload) -> list[Reply]:
+        raw_id, verdict = payload.arg(0), payload.arg(1)
+        if raw_id is None or not raw_id.isdigit() or verdict not in {"y", "n"}:
+            return [Reply(ctx.t("stale_button"), buttons=(menu_button_row(ctx),))]
+        helpful = verdict == "y"
+        stored = await ctx.session.consultations.set_helpful(int(raw_id), ctx.resident.id, helpful)
+        if not stored:
+            # Someone else's or a forged id: the same answer as a stale button, nothing changes.
+            return [Reply(ctx.t("stale_button"), buttons=(menu_button_row(ctx),))]
+        if helpful:
+            return [Reply(ctx.t("consult_thanks_helpful"), buttons=(menu_button_row(ctx),))]
+        return [
+            Reply(
+                ctx.t("consult_thanks_not_helpful"),
+                buttons=(self._help_row(ctx), menu_button_row(ctx)),
+            )
+        ]
+
+    # --- shelters ----------------------------------------------------------------------------
+
+    async def on_shelter(self, ctx: Context, _payload: Payload) -> list[Reply]:
+        share = Button(ctx.t("btn_share_location"), kind=ButtonKind.SHARE_LOCATION)
+        return [Reply(ctx.t("shelter_ask_location"), buttons=((share,), menu_button_row(ctx)))]
+
+    async def on_location(self, ctx: Context) -> list[Reply]:
+        location = ctx.incoming.location
+        if location is None or self.shelters is None:
+            return [Reply(ctx.t("shelter_none"), buttons=(menu_button_row(ctx),))]
+        nearby = self.shelters.directory.nearest(location.latitude, location.longitude, k=3)
+        await ctx.session.consultations.record(
+            NewConsultation(
+                resident_id=ctx.resident.id,
+                channel=ctx.incoming.user.channel,
+                topic="shelters",
+                source="shelter",
+                matched=bool(nearby),
+            ),
+            now=ctx.now,
+        )
+        if not nearby:
+            return [Reply(ctx.t("shelter_none"), buttons=(menu_button_row(ctx),))]
+        lines = []
+        for index, item in enumerate(nearby, start=1):
+            shelter = item.shelter
+            lines.append(
+                ctx.t(
+                    "shelter_item",
+                    index=index,
+                    name=shelter.name,
+                    address=shelter.address,
+                    distance=self._distance(ctx, item.distance_m),
+                    type=shelter.type,
+                    accessible=ctx.t("shelter_accessible") if shelter.accessible else "",
+                    hours=shelter.hours,
+                    url=map_url(shelter),
+                )
+            )
+        if self.shelters.is_sample:
+            lines.append(ctx.t("shelter_sample_note"))
+        first = nearby[0].shelter
+        return [
+            Reply(
+                "\n\n".join(lines),
+                title=ctx.t("shelter_nearest_title"),
+                buttons=(menu_button_row(ctx),),
+                location=Location(first.latitude, first.longitude),
+            )
+        ]
+
+    @staticmethod
+    def _distance(ctx: Context, metres: float) -> str:
+        if metres < 1000:
+            return ctx.t("distance_m", value=int(round(metres, -1)))
+        return ctx.t("distance_km", value=f"{metres / 1000:.1f}".replace(".", ","))

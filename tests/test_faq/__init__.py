@@ -1,0 +1,1 @@
+"""Tests of the faq package (knowledge base, matcher, shelters, evaluation, command line)."""
