@@ -14,13 +14,17 @@ from aiohttp import web
 
 from bot.console import ConsoleChannel, run_console
 from bot.settings import Settings
+from bot.viber import ViberChannel, ViberClient, setup_viber
 from domain.clock import Clock, SystemClock
+from domain.identity import ChannelName, UserRef
 from faq.knowledge import load_knowledge_base
 from faq.matcher import Matcher
 from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
+from handlers.channel import Channel, DeliveryError
 from handlers.consult import ConsultFeature, ShelterSource
 from handlers.conversation import Conversation, Preparer
 from handlers.menu import MenuFeature
+from handlers.messages import Incoming, Kind, Reply
 from handlers.registry import Feature
 from handlers.texts import Texts
 from storage.sqlite import SqliteStorage, open_storage
@@ -111,12 +115,15 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
     runner: web.AppRunner | None = None
     tasks: list[asyncio.Task[None]] = []
     bot = None
+    viber_client: ViberClient | None = None
+    channels: dict[ChannelName, Channel] = {}
     try:
         app = web.Application()
         if settings.telegram_token is not None:
             token = settings.telegram_token.get_secret_value()
             bot = create_bot(token, settings.telegram_api_url)
             channel = TelegramChannel(bot)
+            channels[ChannelName.TELEGRAM] = channel
             dispatcher = create_dispatcher(
                 get_routers(),
                 conversation=core.conversation,
@@ -131,14 +138,30 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
                 )
             else:
                 tasks.append(asyncio.create_task(run_polling(bot, dispatcher)))
-        if settings.viber_token is not None:
-            logger.warning("VIBER_TOKEN is set but the Viber channel is not wired in this build")
+        if settings.viber_token is not None and not settings.webhook_base_url:
+            logger.error("VIBER_TOKEN is set but Viber needs WEBHOOK_BASE_URL: Viber not started")
+        elif settings.viber_token is not None:
+            viber_client = ViberClient(
+                settings.viber_token.get_secret_value(),
+                base_url=settings.viber_api_url,
+                sender_name=settings.viber_bot_name,
+            )
+            viber_channel = ViberChannel(viber_client, settings.viber_bot_name)
+            channels[ChannelName.VIBER] = viber_channel
+            wire_viber(app, core, settings, viber_channel)
         if app.router.routes():
             runner = web.AppRunner(app)
             await runner.setup()
             site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
             await site.start()
             logger.info("webhook server listening on port %s", settings.webhook_port)
+        if viber_client is not None and settings.webhook_base_url:
+            # After the server is up: Viber checks the URL with a signed callback at once.
+            try:
+                await viber_client.set_webhook(settings.webhook_base_url + VIBER_WEBHOOK_PATH)
+            except DeliveryError as error:
+                # Telegram may still work; Viber stays unreachable until this is fixed.
+                logger.error("Viber refused the webhook: %s", error)
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -155,7 +178,37 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             await runner.cleanup()
         if bot is not None:
             await bot.session.close()
+        if viber_client is not None:
+            await viber_client.close()
         await core.close()
+
+
+VIBER_WEBHOOK_PATH = "/viber"
+
+
+def wire_viber(app: web.Application, core: Core, settings: Settings, channel: ViberChannel) -> None:
+    """The Viber webhook on the shared server; subscriptions mark residents (un)reachable."""
+    token = settings.viber_token.get_secret_value() if settings.viber_token else ""
+
+    async def on_subscription(user: UserRef, subscribed: bool) -> None:
+        async with core.storage.transaction() as session:
+            resident = await session.residents.touch(user, now=core.clock.now())
+            await session.residents.set_blocked(resident.id, not subscribed)
+            if not subscribed:
+                await session.outbox.cancel_for_chat(user, reason="unsubscribed")
+
+    async def welcome(user: UserRef, _context: str | None) -> list[Reply]:
+        return await core.conversation.handle(Incoming(user, Kind.TEXT, text="/start"))
+
+    setup_viber(
+        app,
+        token=token,
+        handle=core.conversation.handle,
+        channel=channel,
+        on_subscription=on_subscription,
+        welcome=welcome,
+        path=VIBER_WEBHOOK_PATH,
+    )
 
 
 def configure_logging(level: str) -> None:

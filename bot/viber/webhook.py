@@ -1,0 +1,304 @@
+"""The Viber callback endpoint on an aiohttp application (shared with the Telegram webhook).
+
+Every callback is checked against ``X-Viber-Content-Signature`` before anything is parsed, and
+answered at once: Viber retries an unanswered or failed callback for an hour. Messages and
+subscription/delivery events are processed in background tasks, in arrival order per person;
+a failure there is logged and never turns into a non-200 answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiohttp import web
+
+from bot.viber.callbacks import (
+    ConversationStartedEvent,
+    DeliveredEvent,
+    FailedEvent,
+    MessageEvent,
+    SeenEvent,
+    SubscribedEvent,
+    UnknownEvent,
+    UnsubscribedEvent,
+    WebhookEvent,
+    parse_callback,
+    to_incoming,
+    viber_user,
+)
+from bot.viber.channel import ViberChannel
+from bot.viber.errors import ViberCallbackError
+from bot.viber.render import MORE_PAYLOAD
+from bot.viber.signature import SIGNATURE_HEADER, verify
+from domain.identity import UserRef
+from handlers.channel import DeliveryError
+from handlers.messages import Incoming, Kind, Reply
+
+__all__ = [
+    "VIBER_WEBHOOK",
+    "Handle",
+    "OnDelivery",
+    "OnSubscription",
+    "ViberWebhook",
+    "Welcome",
+    "build_viber_app",
+    "setup_viber",
+]
+
+logger = logging.getLogger(__name__)
+
+Handle = Callable[[Incoming], Awaitable[Sequence[Reply]]]
+OnSubscription = Callable[[UserRef, bool], Awaitable[None]]
+OnDelivery = Callable[[str, str], Awaitable[None]]
+Welcome = Callable[[UserRef, str | None], Awaitable[Sequence[Reply]]]
+
+DUPLICATE_WINDOW = 300.0  # seconds a message_token is remembered in memory
+DUPLICATE_LIMIT = 50_000  # tokens remembered at most
+WELCOME_TIMEOUT = 5.0  # Viber waits for the conversation_started answer; do not make it wait long
+SHUTDOWN_GRACE = 10.0  # seconds in-flight processing may finish before it is cancelled
+
+
+class ViberWebhook:
+    """Answers Viber callbacks and runs their processing; one per bot token."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        handle: Handle,
+        channel: ViberChannel,
+        on_subscription: OnSubscription | None = None,
+        on_delivery: OnDelivery | None = None,
+        welcome: Welcome | None = None,
+        duplicate_window: float = DUPLICATE_WINDOW,
+        welcome_timeout: float = WELCOME_TIMEOUT,
+        shutdown_grace: float = SHUTDOWN_GRACE,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not token:
+            raise ValueError("a Viber token is required to check callback signatures")
+        self._token = token
+        self._handle = handle
+        self._channel = channel
+        self._on_subscription = on_subscription
+        self._on_delivery = on_delivery
+        self._welcome = welcome
+        self._duplicate_window = duplicate_window
+        self._welcome_timeout = welcome_timeout
+        self._shutdown_grace = shutdown_grace
+        self._monotonic = monotonic
+        self._recent_tokens: OrderedDict[str, float] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._user_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def __repr__(self) -> str:
+        return f"ViberWebhook(pending={len(self._tasks)})"  # never the token
+
+    @property
+    def pending(self) -> int:
+        """How many callbacks are still being processed."""
+        return len(self._tasks)
+
+    async def on_callback(self, request: web.Request) -> web.StreamResponse:
+        """The aiohttp handler for ``POST <path>``."""
+        body = await request.read()
+        if not verify(body, self._token, request.headers.get(SIGNATURE_HEADER)):
+            logger.warning("viber callback rejected: missing or wrong signature")
+            return web.Response(status=403, text="bad signature")
+        try:
+            event = parse_callback(body)
+        except ViberCallbackError as exc:
+            logger.warning("viber callback rejected: %s", exc)
+            return web.Response(status=400, text="malformed callback")
+        match event:
+            case MessageEvent():
+                self._accept_message(event)
+            case ConversationStartedEvent():
+                return await self._conversation_started(event)
+            case SubscribedEvent() | UnsubscribedEvent():
+                self._accept_subscription(event)
+            case DeliveredEvent() | SeenEvent() | FailedEvent():
+                self._accept_delivery(event)
+            case WebhookEvent():
+                logger.info("viber webhook check received")
+            case UnknownEvent():
+                logger.info("viber event %r ignored", event.event[:40])
+        return web.Response(status=200)
+
+    async def drain(self) -> None:
+        """Wait until every accepted callback has been processed (tests, graceful shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Let in-flight processing finish for a grace period, then cancel what is left."""
+        if not self._tasks:
+            return
+        _, still_running = await asyncio.wait(set(self._tasks), timeout=self._shutdown_grace)
+        for task in still_running:
+            task.cancel()
+        if still_running:
+            logger.warning("viber: %d callbacks cancelled at shutdown", len(still_running))
+            await asyncio.gather(*still_running, return_exceptions=True)
+
+    def _accept_message(self, event: MessageEvent) -> None:
+        if self._is_duplicate(event.message_token):
+            logger.info("viber message %s redelivered; dropped", event.message_token)
+            return
+        incoming = to_incoming(event)
+        if incoming is None:  # pragma: no cover - every message event maps to an Incoming
+            return
+        self._spawn(incoming.user.user_id, lambda: self._process(incoming), incoming.update_key)
+
+    async def _process(self, incoming: Incoming) -> None:
+        if (
+            incoming.kind is Kind.BUTTON
+            and incoming.payload == MORE_PAYLOAD
+            and await self._channel.show_next_keyboard_page(incoming.user)
+        ):
+            return
+        replies = await self._handle(incoming)
+        if replies:
+            await self._channel.send(incoming.user, replies)
+
+    async def _conversation_started(self, event: ConversationStartedEvent) -> web.StreamResponse:
+        if self._welcome is None:
+            return web.Response(status=200)
+        user = viber_user(event.user.id)
+        try:
+            replies = await asyncio.wait_for(
+                self._welcome(user, event.context), timeout=self._welcome_timeout
+            )
+            message = self._channel.welcome_message(user, replies)
+        except TimeoutError:
+            logger.warning("viber welcome for %s took too long; answered without it", user)
+            return web.Response(status=200)
+        except Exception:
+            logger.exception("viber welcome for %s failed; answered without it", user)
+            return web.Response(status=200)
+        if message is None:
+            return web.Response(status=200)
+        return web.json_response(message)
+
+    def _accept_subscription(self, event: SubscribedEvent | UnsubscribedEvent) -> None:
+        on_subscription = self._on_subscription
+        if on_subscription is None:
+            return
+        if isinstance(event, SubscribedEvent):
+            user, subscribed = viber_user(event.user.id), True
+        else:
+            user, subscribed = viber_user(event.user_id), False
+        self._spawn(user.user_id, lambda: on_subscription(user, subscribed), event.event)
+
+    def _accept_delivery(self, event: DeliveredEvent | SeenEvent | FailedEvent) -> None:
+        on_delivery = self._on_delivery
+        if on_delivery is None:
+            return
+        key = event.user_id or f"token:{event.message_token}"
+        self._spawn(key, lambda: on_delivery(event.message_token, event.event), event.event)
+
+    def _is_duplicate(self, token: str) -> bool:
+        now = self._monotonic()
+        recent = self._recent_tokens
+        while recent:
+            oldest, seen_at = next(iter(recent.items()))
+            if now - seen_at < self._duplicate_window and len(recent) < DUPLICATE_LIMIT:
+                break
+            del recent[oldest]
+        if token in recent:
+            return True
+        recent[token] = now
+        return False
+
+    def _spawn(self, user_id: str, work: Callable[[], Awaitable[None]], what: str | None) -> None:
+        task = asyncio.create_task(self._run(user_id, work, what))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(
+        self, user_id: str, work: Callable[[], Awaitable[None]], what: str | None
+    ) -> None:
+        """One callback's processing, after the earlier ones of the same person."""
+        lock, users = self._user_locks.get(user_id, (asyncio.Lock(), 0))
+        self._user_locks[user_id] = (lock, users + 1)
+        try:
+            async with lock:
+                await work()
+        except DeliveryError as exc:
+            logger.warning("viber %s for %s not delivered: %s", what, user_id, type(exc).__name__)
+        except Exception:
+            logger.exception("viber %s for %s failed", what, user_id)
+        finally:
+            lock, users = self._user_locks[user_id]
+            if users <= 1:
+                del self._user_locks[user_id]
+            else:
+                self._user_locks[user_id] = (lock, users - 1)
+
+
+VIBER_WEBHOOK = web.AppKey("viber_webhook", ViberWebhook)
+
+
+async def _close_webhook(app: web.Application) -> None:
+    await app[VIBER_WEBHOOK].close()
+
+
+def setup_viber(
+    app: web.Application,
+    *,
+    token: str,
+    handle: Handle,
+    channel: ViberChannel,
+    on_subscription: OnSubscription | None = None,
+    on_delivery: OnDelivery | None = None,
+    welcome: Welcome | None = None,
+    path: str = "/viber",
+) -> ViberWebhook:
+    """Add the Viber callback route at ``path`` to ``app`` and close it on shutdown.
+
+    The webhook is stored under ``app[VIBER_WEBHOOK]``. Register the URL with
+    ``ViberClient.set_webhook`` only after the server is listening: Viber calls it to check.
+    """
+    if VIBER_WEBHOOK in app:
+        raise RuntimeError("setup_viber was already called for this application")
+    webhook = ViberWebhook(
+        token=token,
+        handle=handle,
+        channel=channel,
+        on_subscription=on_subscription,
+        on_delivery=on_delivery,
+        welcome=welcome,
+    )
+    app[VIBER_WEBHOOK] = webhook
+    app.router.add_post(path, webhook.on_callback)
+    app.on_shutdown.append(_close_webhook)
+    return webhook
+
+
+def build_viber_app(
+    *,
+    token: str,
+    handle: Handle,
+    channel: ViberChannel,
+    on_subscription: OnSubscription | None = None,
+    on_delivery: OnDelivery | None = None,
+    welcome: Welcome | None = None,
+    path: str = "/viber",
+) -> web.Application:
+    """A new application serving only the Viber callbacks (see ``setup_viber``)."""
+    app = web.Application()
+    setup_viber(
+        app,
+        token=token,
+        handle=handle,
+        channel=channel,
+        on_subscription=on_subscription,
+        on_delivery=on_delivery,
+        welcome=welcome,
+        path=path,
+    )
+    return app

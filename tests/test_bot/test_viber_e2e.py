@@ -1,0 +1,138 @@
+"""The whole bot with only Viber configured: signed callbacks in, the fake Viber REST server out."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.app import run_messengers
+from bot.settings import Settings
+from tests.fakes.viber_api import (
+    DEFAULT_TOKEN,
+    FakeViberServer,
+    conversation_started_callback,
+    message_callback,
+    signed_callback,
+    subscribed_callback,
+    unsubscribed_callback,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RunningBot:
+    def __init__(self, viber: FakeViberServer, port: int) -> None:
+        self.viber = viber
+        self.url = f"http://127.0.0.1:{port}/viber"
+        self.http = aiohttp.ClientSession()
+
+    async def post(self, body: dict[str, Any], *, token: str = DEFAULT_TOKEN) -> tuple[int, Any]:
+        raw, headers = signed_callback(body, token)
+        async with self.http.post(self.url, data=raw, headers=headers) as response:
+            text = await response.text()
+            return response.status, (await response.json() if text.startswith("{") else text)
+
+    async def sent_to(self, user_id: str, count: int) -> list[dict[str, Any]]:
+        for _ in range(500):
+            messages = self.viber.sent_to(user_id)
+            if len(messages) >= count:
+                return messages
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"only {self.viber.sent_to(user_id)} sent to {user_id}")
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[RunningBot]:
+    async with FakeViberServer() as viber:
+        port = free_port()
+        settings = Settings(
+            _env_file=None,
+            viber_token=DEFAULT_TOKEN,
+            viber_api_url=viber.base_url,
+            webhook_base_url="https://bot.example.test",
+            webhook_port=port,
+            webhook_host="127.0.0.1",
+            database_url=f"sqlite:///{tmp_path}/bot.sqlite3",
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_messengers(settings, stop=stop))
+        bot = RunningBot(viber, port)
+        for _ in range(500):
+            if viber.webhook_url or task.done():
+                break
+            await asyncio.sleep(0.02)
+        assert viber.webhook_url == "https://bot.example.test/viber"
+        try:
+            yield bot
+        finally:
+            stop.set()
+            await task
+            await bot.http.close()
+
+
+async def test_welcome_then_a_consultation_in_viber(running: RunningBot) -> None:
+    status, body = await running.post(conversation_started_callback("v-1"))
+    assert status == 200
+    assert "Контакт-центру" in body["text"]
+    assert body["keyboard"]["Buttons"]
+
+    status, _ = await running.post(message_callback("v-1", text="як отримати довідку ВПО"))
+    assert status == 200
+    sent = await running.sent_to("v-1", 1)
+    assert "Дія" in sent[-1]["text"]
+    labels = [button["Text"] for button in sent[-1]["keyboard"]["Buttons"]]
+    assert any("Так" in label for label in labels)
+
+
+async def test_a_menu_button_comes_back_as_its_payload(running: RunningBot) -> None:
+    await running.post(message_callback("v-2", text="/start"))
+    sent = await running.sent_to("v-2", 1)
+    about = next(
+        b["ActionBody"] for b in sent[-1]["keyboard"]["Buttons"] if "Про контакт" in b["Text"]
+    )
+    await running.post(message_callback("v-2", text=about))
+    sent = await running.sent_to("v-2", len(sent) + 1)
+    assert "(056) 49-9-15-20" in sent[-1]["text"]
+
+
+async def test_redelivered_callback_is_answered_once(running: RunningBot) -> None:
+    callback = message_callback("v-3", text="/help")
+    await running.post(callback)
+    await running.post(callback)
+    await running.sent_to("v-3", 1)
+    await asyncio.sleep(0.3)
+    assert len(running.viber.sent_to("v-3")) == 1
+
+
+async def test_bad_signature_and_malformed_bodies_change_nothing(running: RunningBot) -> None:
+    status, _ = await running.post(message_callback("v-4", text="/start"), token="wrong")
+    assert status == 403
+    async with running.http.post(running.url, data=b"{not json", headers={}) as response:
+        assert response.status == 403
+    raw, headers = signed_callback({"event": "message"})
+    async with running.http.post(running.url, data=raw, headers=headers) as response:
+        assert response.status == 400
+    await asyncio.sleep(0.2)
+    assert running.viber.sent_to("v-4") == []
+
+
+async def test_shared_location_gives_the_nearest_shelters(running: RunningBot) -> None:
+    await running.post(message_callback("v-5", location=(47.91, 33.39)))
+    sent = await running.sent_to("v-5", 1)
+    texts = " ".join(message.get("text", "") for message in sent)
+    assert texts.count("openstreetmap.org") == 3
+
+
+async def test_subscription_events_are_accepted(running: RunningBot) -> None:
+    assert (await running.post(subscribed_callback("v-6")))[0] == 200
+    assert (await running.post(unsubscribed_callback("v-6")))[0] == 200
