@@ -217,6 +217,10 @@ def configure_logging(level: str) -> None:
     )
     # aiogram logs every update with its content at INFO in some paths; ids are enough.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG (phones, addresses): never.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    # APScheduler reports every tick of every job at INFO.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str]) -> int:
