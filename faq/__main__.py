@@ -1,5 +1,16 @@
 """``python -m faq``: the content editors' command line (see faq.cli)."""
 
-from faq.cli import main
+import os
+import sys
 
-raise SystemExit(main())
+from faq.cli import main
+from faq.unanswered import database_unanswered
+
+try:
+    code = main(unanswered_provider=database_unanswered)
+    sys.stdout.flush()
+except BrokenPipeError:
+    # The reader went away (``python -m faq list | head``); stop quietly like other CLI tools.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    code = 1
+raise SystemExit(code)

@@ -59,8 +59,9 @@ _WORD = re.compile(r"[^\W_]+")
 _CYRILLIC = re.compile(r"[а-яёіїєґ]")
 _REPEATS = re.compile(r"(\w)\1+")
 
-# Function words of Ukrainian and Russian (folded below). They appear in almost every question
-# and would otherwise make "яка погода завтра" look similar to "яка адреса ЦНАПу".
+# Function words, small talk and the city's own name, in Ukrainian and Russian (folded below).
+# They appear in almost every message and would otherwise make "яка погода завтра" look similar
+# to "яка адреса ЦНАПу" or "добрий день" similar to "ліхтар горить вдень".
 _STOP_WORDS_RAW = """
     а або але б би бо буде будь було бути в вам вас ви від він вона вони вже все всі всього де для
     до є же за з зі із і й й як яка яке які який якщо коли куди ли ласка мене мені ми мій моя моє
@@ -70,17 +71,31 @@ _STOP_WORDS_RAW = """
     где вы он она они всё всем его её их ещё если есть или им как какой какая какое какие кому
     когда куда мне меня мой мое моё мы нет ни но под пожалуйста при про что чтобы это этот эта эти
     тоже также можно надо нужно хотел хотела подскажите скажите спасибо пожалуста плиз
+    привіт привет вітаю здрастуйте здравствуйте добрий добрый доброго добрий день дня вечір вечора
+    вечер ранок ранку утро утра справи дела окей ок
+    ти тобі тебе тобою твій твоя твоє ты тебя тобой твой твоя собою себе собой скільки сколько
+    чому почему навіщо зачем рік року років роки лет год года щось якось якийсь какой-то
+    кривий кривого кривому кривім ріг рогу розі кривой кривого кривом рог роге
 """
+
+
+def _words(text: str) -> list[str]:
+    """Folded words before doubled letters are collapsed."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return [
+        raw.translate(_HOMOGLYPHS) if _CYRILLIC.search(raw) else raw
+        for raw in _WORD.findall(text.translate(_FOLD))
+    ]
+
+
+def _collapse(word: str) -> str:
+    # "укриття" and "укритя", "питання" and "питаня": doubled letters are a common slip.
+    return _REPEATS.sub(r"\1", word)
 
 
 def fold(text: str) -> str:
     """Lowercase, fold look-alike letters and spellings; keep words separated by single spaces."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    words = []
-    for raw in _WORD.findall(text.translate(_FOLD)):
-        word = raw.translate(_HOMOGLYPHS) if _CYRILLIC.search(raw) else raw
-        words.append(_REPEATS.sub(r"\1", word))
-    return " ".join(words)
+    return " ".join(_collapse(word) for word in _words(text))
 
 
 def tokens(text: str) -> list[str]:
@@ -89,10 +104,9 @@ def tokens(text: str) -> list[str]:
 
 
 def content_tokens(text: str) -> list[str]:
-    """Folded words of ``text`` without function words; falls back to all words if none remain."""
-    words = tokens(text)
-    content = [w for w in words if w not in STOP_WORDS]
-    return content or words
+    """Folded words of ``text`` without function words and small talk (may be empty)."""
+    # Function words are recognised before collapsing, or "ООН" would become the pronoun "он".
+    return [_collapse(w) for w in _words(text) if w not in STOP_WORDS]
 
 
-STOP_WORDS: frozenset[str] = frozenset(fold(_STOP_WORDS_RAW).split())
+STOP_WORDS: frozenset[str] = frozenset(_words(_STOP_WORDS_RAW))

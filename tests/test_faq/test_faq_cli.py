@@ -121,10 +121,10 @@ def test_search_on_broken_content_exits_1(write_content: ContentWriter) -> None:
 
 
 def test_unanswered_without_storage_explains_itself() -> None:
-    result = run_faq("unanswered", "--limit", "5")
-    assert result.returncode == 1
-    assert "bot database" in result.stderr
-    assert "storage" in result.stderr
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["unanswered", "--limit", "5"], stdout=out, stderr=err) == 1
+    assert "bot database" in err.getvalue()
+    assert "storage" in err.getvalue()
 
 
 def test_unanswered_with_injected_provider() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +13,9 @@ from faq.knowledge import KnowledgeBase, load_knowledge_base
 from tests.test_faq.helpers import TODAY, ContentWriter, section_file, valid_entry
 
 
-def load_problems(folder: object) -> list[str]:
+def load_problems(folder: Path) -> list[str]:
     with pytest.raises(ContentError) as caught:
-        load_knowledge_base(folder, today=TODAY)  # type: ignore[arg-type]  # Path from fixture
+        load_knowledge_base(folder, today=TODAY)
     return [str(problem) for problem in caught.value.problems]
 
 
@@ -234,7 +235,7 @@ def test_file_structure_problems(write_content: ContentWriter) -> None:
     assert any(p.startswith("nosection.yaml") and missing in p for p in problems)
 
 
-def test_missing_folder_and_empty_folder(tmp_path: object, write_content: ContentWriter) -> None:
+def test_missing_folder_and_empty_folder(write_content: ContentWriter) -> None:
     assert "not found" in load_problems(write_content().parent / "nowhere")[0]
     assert "no *.yaml" in load_problems(write_content())[0]
 

@@ -184,3 +184,9 @@ def test_decide_suggest_keeps_only_close_candidates() -> None:
     assert len(verdict.matches) <= SUGGEST_LIMIT
     assert verdict.matches[0].entry_id == "e0"
     assert "e4" not in [m.entry_id for m in verdict.matches]
+
+
+def test_only_the_start_of_a_long_message_is_matched(fixture_matcher: Matcher) -> None:
+    filler = " ".join(f"zzq{i}" for i in range(60))  # words that share nothing with content
+    assert fixture_matcher.match(f"укриття {filler}")[0].entry_id == "shelters"
+    assert fixture_matcher.match(f"{filler} укриття") == []

@@ -30,12 +30,14 @@ def test_latin_look_alikes_inside_cyrillic_words() -> None:
     assert fold("wifi") == "wifi"
 
 
-def test_function_words_are_removed_unless_nothing_else_remains() -> None:
+def test_function_words_and_small_talk_are_removed() -> None:
     assert content_tokens("Підкажіть, будь ласка, де найближче укриття?") == [
         "наиближче",
         "укритя",
     ]
-    assert content_tokens("де що як") == ["де", "що", "як"]
+    assert content_tokens("де що як") == []
+    assert content_tokens("Добрий день! Як справи?") == []
+    assert content_tokens("допомога ООН") == ["допомога", "он"]
     assert fold("підкажіть") in STOP_WORDS
 
 
