@@ -175,3 +175,17 @@ async def test_a_restart_keeps_the_conversation_state(
     server.push_update(text_update("/menu"))
     sent = await next_sent(server, mark)
     assert "Main menu" in (sent[0].text or "")
+
+
+async def test_a_shared_location_gets_the_three_nearest_shelters(
+    server: FakeTelegramServer, bot: BotProcess
+) -> None:
+    update = text_update("")
+    message = update["message"]
+    del message["text"]
+    message["location"] = {"latitude": 47.91, "longitude": 33.39}
+    mark = len(server.calls)
+    server.push_update(update)
+    sent = await next_sent(server, mark, 2)
+    assert (sent[0].text or "").count("openstreetmap.org") == 3
+    assert sent[1].method == "sendLocation"
