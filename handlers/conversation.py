@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from domain.clock import Clock
 from domain.identity import UserRef
@@ -22,6 +23,22 @@ logger = logging.getLogger(__name__)
 MAX_TEXT = 4000  # longer texts are refused with a clear answer (Telegram caps at 4096 anyway)
 
 Preparer = Callable[[Incoming, str], Awaitable[dict[str, object]]]
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    # A lone surrogate (JSON "\ud83d" from a broken client) cannot be stored as UTF-8 by SQLite.
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def without_lone_surrogates(incoming: Incoming) -> Incoming:
+    """The same message with any unpaired surrogate replaced by "?"."""
+    text, caption = incoming.text, incoming.photo.caption if incoming.photo else None
+    if _clean(text) == text and _clean(caption) == caption:
+        return incoming
+    photo = replace(incoming.photo, caption=_clean(caption)) if incoming.photo else None
+    return replace(incoming, text=_clean(text), photo=photo)
 
 
 class Conversation:
@@ -66,6 +83,7 @@ class Conversation:
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Handle one message; never raises for bad input, storage trouble or a feature's bug."""
+        incoming = without_lone_surrogates(incoming)
         with self._counting(incoming.user) as lock:
             async with lock:
                 return await self._handle_locked(incoming)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import logging
 from typing import Any
 
@@ -50,11 +52,40 @@ async def run_polling(bot: Bot, dispatcher: Dispatcher) -> None:
     )
 
 
+class SafeRequestHandler(SimpleRequestHandler):
+    """aiogram's webhook handler with a bad request answered 400/401 instead of a 500.
+
+    aiogram compares the secret with ``secrets.compare_digest`` on ``str`` (a TypeError, so a
+    500, for a non-ASCII header) and parses the body with ``request.json()`` (a 500 for a body
+    that is not JSON). Telegram never sends either; a scanner or an attacker does.
+    """
+
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        if not self.secret_token:
+            return True
+        return hmac.compare_digest(
+            telegram_secret_token.encode("utf-8", "surrogateescape"),
+            self.secret_token.encode("utf-8"),
+        )
+
+    async def handle(self, request: web.Request) -> web.Response:
+        bot = await self.resolve_bot(request)
+        if not self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), bot):
+            return web.Response(body="Unauthorized", status=401)
+        try:
+            update = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return web.Response(body="Bad Request: not JSON", status=400)
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            return web.Response(body="Bad Request: not an update", status=400)
+        return await super().handle(request)  # aiohttp keeps the body it has read
+
+
 async def setup_webhook(
     app: web.Application, bot: Bot, dispatcher: Dispatcher, *, base_url: str, token: str
 ) -> None:
     secret = webhook_secret(token)
-    SimpleRequestHandler(dispatcher, bot, secret_token=secret).register(
+    SafeRequestHandler(dispatcher, bot, secret_token=secret).register(
         app, path=TELEGRAM_WEBHOOK_PATH
     )
     await bot.set_webhook(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -105,24 +106,47 @@ class SqliteStorage:
     async def transaction(self) -> AsyncIterator[SqliteStoreSession]:
         """One serialized transaction; commits on success, rolls back on any exception."""
         async with self._lock:
+            if self._db.in_transaction:
+                # Left open by a task cancelled mid-statement; nothing of it was committed.
+                await self._rollback()
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
                 if _is_busy(error):
                     raise StorageBusy("the database is locked by another process") from error
                 raise StorageError(str(error)) from error
+            except BaseException:
+                # Cancelled while BEGIN ran in aiosqlite's thread: it may have begun anyway.
+                await self._rollback()
+                raise
             try:
                 yield SqliteStoreSession(self._db)
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._rollback()
                 raise
             try:
-                await self._db.execute("COMMIT")
+                await asyncio.shield(self._db.execute("COMMIT"))
             except sqlite3.OperationalError as error:
-                await self._db.execute("ROLLBACK")
+                await self._rollback()
                 if _is_busy(error):
                     raise StorageBusy("the database is locked by another process") from error
                 raise StorageError(str(error)) from error
+            except BaseException:
+                # Cancelled while COMMIT ran: the commit itself continues under the shield; if
+                # the connection still shows a transaction, it did not happen.
+                await self._rollback()
+                raise
+
+    async def _rollback(self) -> None:
+        """Roll back whatever is open, even when the calling task is being cancelled.
+
+        aiosqlite runs statements in order on its own thread, and a cancelled ``await`` does
+        not withdraw a statement already queued: a cancelled BEGIN or INSERT still runs. So the
+        ROLLBACK is queued unconditionally (after them) rather than decided by
+        ``in_transaction`` now, and "no transaction is active" is fine.
+        """
+        with contextlib.suppress(sqlite3.OperationalError):
+            await asyncio.shield(self._db.execute("ROLLBACK"))
 
     async def close(self) -> None:
         async with self._lock:

@@ -146,3 +146,12 @@ async def test_english_resident_gets_english_answers(resident: Resident) -> None
     await resident.say("де найближче укриття")
     assert resident.last[0].title is not None
     assert "Was this answer helpful?" in resident.text
+
+
+async def test_a_lone_surrogate_is_stored_replaced_not_a_technical_error(
+    resident: Resident, storage: SqliteStorage
+) -> None:
+    await resident.say("\ud83d ззззз кккк щщщ")
+    assert "технічна помилка" not in resident.text
+    assert "не знайшов" in resident.text
+    assert (await consultations(storage))[0][2] == "? ззззз кккк щщщ"

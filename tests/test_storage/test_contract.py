@@ -173,3 +173,36 @@ async def test_open_storage_creates_the_folder(tmp_path: Path) -> None:
     store = await open_storage("sqlite:///deep/er/bot.sqlite3", base=tmp_path)
     await store.close()
     assert (tmp_path / "deep/er/bot.sqlite3").exists()
+
+
+async def test_a_transaction_cancelled_midway_leaves_the_connection_usable(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    store = await SqliteStorage.open(tmp_path / "cancel.sqlite3")
+    try:
+        started = asyncio.Event()
+
+        async def slow() -> None:
+            async with store.transaction() as session:
+                await session.residents.touch(ALICE, now=clock.now())
+                started.set()
+                await asyncio.sleep(10)
+
+        task = asyncio.create_task(slow())
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(20):  # cancel at many points of BEGIN as well
+            attempt = asyncio.create_task(slow())
+            await asyncio.sleep(0)
+            attempt.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await attempt
+        async with store.transaction() as session:
+            assert await session.residents.get(ALICE) is None
+            await session.residents.touch(ALICE_VIBER, now=clock.now())
+        async with store.transaction() as session:
+            assert await session.residents.get(ALICE_VIBER) is not None
+    finally:
+        await store.close()
