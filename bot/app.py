@@ -9,10 +9,18 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from bot.console import ConsoleChannel, run_console
+from bot.notifier import (
+    Notifier,
+    build_followups,
+    create_notifier,
+    run_worker_only,
+    stats_labels,
+)
 from bot.settings import Settings
 from bot.viber import ViberChannel, ViberClient, setup_viber
 from domain.clock import Clock, SystemClock
@@ -23,11 +31,21 @@ from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
 from handlers.channel import Channel, DeliveryError
 from handlers.consult import ConsultFeature, ShelterSource
 from handlers.conversation import Conversation, Preparer
+from handlers.followup import FollowupFeature
 from handlers.menu import MenuFeature
 from handlers.messages import Incoming, Kind, Reply
+from handlers.privacy import ErasureOnClosure, PrivacyFeature
 from handlers.registry import Feature
+from handlers.relay import RelayFeature
+from handlers.requests import RequestsFeature
 from handlers.texts import Texts
+from services.relay import RelayForwarder, RelayService
+from services.requests import RequestService
+from services.routing import load_routing
 from storage.sqlite import SqliteStorage, open_storage
+
+if TYPE_CHECKING:
+    from aiogram import Router
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +60,8 @@ class Core:
     texts: Texts
     conversation: Conversation
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    requests: RequestService | None = None
+    relay: RelayForwarder | None = None
 
     async def close(self) -> None:
         for task in self.background:
@@ -61,14 +81,42 @@ def build_consult(settings: Settings) -> ConsultFeature:
     return ConsultFeature(knowledge, matcher, shelters)
 
 
-def build_features(settings: Settings) -> tuple[list[Feature], list[Preparer]]:
+def build_request_service(settings: Settings, *, texts: Texts, clock: Clock) -> RequestService:
+    """Requests with the routing file (ROUTING_FILE or the shipped one), validated now so a
+    broken file stops the start with a message naming the entry."""
+    routing = load_routing(settings.routing_file)
+    staff_chat = (
+        UserRef(ChannelName.TELEGRAM, str(settings.staff_chat_id))
+        if settings.staff_chat_id is not None
+        else None
+    )
+    return RequestService(routing, texts, clock, staff_chat)
+
+
+def build_features(
+    settings: Settings,
+    *,
+    requests: RequestService | None = None,
+    relay: RelayFeature | None = None,
+) -> tuple[list[Feature], list[Preparer]]:
     """Every conversation feature in registration order; the menu goes last (it fills the
     placeholders of whatever is not built)."""
     features: list[Feature] = []
     preparers: list[Preparer] = []
+    if requests is None:
+        requests = build_request_service(
+            settings, texts=Texts.load(), clock=SystemClock(settings.tz)
+        )
     consult = build_consult(settings)
     features.append(consult)
     preparers.append(consult.prepare)
+    features.append(RequestsFeature(requests))
+    features.append(FollowupFeature(build_followups(settings, requests)))
+    if relay is not None:
+        features.append(relay)
+    # /forget; open requests kept through an erasure are erased when they close.
+    features.append(PrivacyFeature())
+    requests.add_observer(ErasureOnClosure())
     features.append(MenuFeature())
     return features, preparers
 
@@ -77,19 +125,61 @@ async def build_core(
     settings: Settings, *, clock: Clock | None = None, base: Path | None = None
 ) -> Core:
     clock = clock or SystemClock(settings.tz)
-    storage = await open_storage(settings.database_url, base=base)
     texts = Texts.load()
-    features, preparers = build_features(settings)
+    # Before the database opens: a broken routing file stops the start and leaves nothing open.
+    requests = build_request_service(settings, texts=texts, clock=clock)
+    storage = await open_storage(settings.database_url, base=base)
+    # The operator relay: a conversation needs a staff chat to go to (Telegram's desk is given
+    # to the forwarder when the bot starts; until then messages wait as pending).
+    relay = RelayForwarder(storage=storage, clock=clock, service=RelayService(texts))
+    relay_feature = RelayFeature(
+        relay.service,
+        available=settings.telegram_token is not None and settings.staff_chat_id is not None,
+        forward=relay.forward_quietly,
+    )
+    features, preparers = build_features(settings, requests=requests, relay=relay_feature)
     conversation = Conversation(
         storage=storage, clock=clock, texts=texts, features=features, preparers=preparers
     )
-    return Core(settings, clock, storage, texts, conversation)
+    return Core(settings, clock, storage, texts, conversation, requests=requests, relay=relay)
+
+
+def start_notifier(core: Core, channels: dict[ChannelName, Channel]) -> Notifier:
+    """The outbox worker and the scheduled jobs (follow-ups, deadlines, digest)."""
+    notifier = create_notifier(
+        core.settings,
+        storage=core.storage,
+        clock=core.clock,
+        texts=core.texts,
+        requests=core.requests,
+        channels=channels,
+    )
+    notifier.start()
+    return notifier
 
 
 async def run_console_mode(settings: Settings) -> None:
     core = await build_core(settings)
+    console = ConsoleChannel()
+    notifier = start_notifier(core, {ChannelName.CONSOLE: console})
     try:
-        await run_console(core.conversation.handle, ConsoleChannel())
+        await run_console(core.conversation.handle, console)
+    finally:
+        await notifier.close()
+        await core.close()
+
+
+async def run_worker_mode(settings: Settings) -> None:
+    """``python -m bot worker``: only deliver the outbox and tick the jobs."""
+    core = await build_core(settings)
+    try:
+        await run_worker_only(
+            settings,
+            storage=core.storage,
+            clock=core.clock,
+            texts=core.texts,
+            requests=core.requests,
+        )
     finally:
         await core.close()
 
@@ -97,6 +187,7 @@ async def run_console_mode(settings: Settings) -> None:
 async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run Telegram (polling or webhook) and Viber (webhook) until ``stop`` is set or a signal."""
     from bot.telegram.channel import TelegramChannel  # noqa: PLC0415 - only when configured
+    from bot.telegram.relay import sweep_forever  # noqa: PLC0415
     from bot.telegram.runtime import (  # noqa: PLC0415
         create_bot,
         create_dispatcher,
@@ -104,6 +195,9 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
         run_polling,
         setup_webhook,
     )
+    from bot.telegram.staff import build_staff  # noqa: PLC0415
+    from bot.telegram.stats import StaffStats  # noqa: PLC0415
+    from bot.telegram.stats import create_router as stats_router  # noqa: PLC0415
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -117,6 +211,15 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
     bot = None
     viber_client: ViberClient | None = None
     channels: dict[ChannelName, Channel] = {}
+    notifier: Notifier | None = None
+    staff_stats = StaffStats(
+        storage=core.storage,
+        clock=core.clock,
+        texts=core.texts,
+        staff_chat_id=settings.staff_chat_id,
+        operator_ids=settings.operator_ids,
+        labels=stats_labels(core.texts, core.requests),
+    )
     try:
         app = web.Application()
         if settings.telegram_token is not None:
@@ -124,11 +227,28 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             bot = create_bot(token, settings.telegram_api_url)
             channel = TelegramChannel(bot)
             channels[ChannelName.TELEGRAM] = channel
+            staff_routers: list[Router] = []
+            staff_data: dict[str, Any] = {}
+            if core.requests is not None:
+                # Staff chat and executors' chats: cards, /find, /request, the operator relay.
+                staff_routers, staff_data = build_staff(
+                    bot,
+                    staff_chat_id=settings.staff_chat_id,
+                    operator_ids=settings.operator_ids,
+                    database=core.storage,
+                    clock=core.clock,
+                    requests=core.requests,
+                    relay_forwarder=core.relay,
+                )
+            if core.relay is not None and settings.staff_chat_id is not None:
+                core.background.append(asyncio.create_task(sweep_forever(core.relay)))
             dispatcher = create_dispatcher(
-                get_routers(),
+                get_routers(*staff_routers, stats_router()),
                 conversation=core.conversation,
                 telegram_channel=channel,
                 settings=settings,
+                staff_stats=staff_stats,
+                **staff_data,
             )
             me = await bot.get_me()
             logger.info("telegram bot @%s started", me.username)
@@ -162,6 +282,8 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             except DeliveryError as error:
                 # Telegram may still work; Viber stays unreachable until this is fixed.
                 logger.error("Viber refused the webhook: %s", error)
+        notifier = start_notifier(core, channels)
+        staff_stats.wake_worker = notifier.worker.notify
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -169,6 +291,8 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
                 raise task.exception()  # type: ignore[misc]  # checked not None just above
         waiter.cancel()
     finally:
+        if notifier is not None:
+            await notifier.close()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -227,9 +351,12 @@ def main(argv: Sequence[str]) -> int:
     settings = Settings()
     configure_logging(settings.log_level)
     mode = argv[0] if argv else "auto"
-    if mode not in {"auto", "console"}:
-        print(f"usage: python -m bot [console]   (unknown mode {mode!r})")
+    if mode not in {"auto", "console", "worker"}:
+        print(f"usage: python -m bot [console|worker]   (unknown mode {mode!r})")
         return 2
+    if mode == "worker":
+        asyncio.run(run_worker_mode(settings))
+        return 0
     configured = settings.telegram_token is not None or settings.viber_token is not None
     if mode == "console" or not configured:
         if mode == "auto":

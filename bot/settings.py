@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -75,8 +75,21 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Kyiv"
     followup_delay: Annotated[timedelta, NoDecode] = timedelta(hours=24)
     quiet_hours: str = "22:00-08:00"
+    # Delivery of what the bot says first (notifications/): Telegram's limits, bounded retries.
+    rate_limit_total_per_second: float = Field(default=30.0, gt=0)
+    rate_limit_per_chat_per_second: float = Field(default=1.0, gt=0)
+    rate_limit_per_group_per_minute: float = Field(default=20.0, gt=0)
+    delivery_max_attempts: int = Field(default=8, ge=1)
+    # Sends in flight at once; a crash can repeat at most this many (1: at most one per crash).
+    delivery_concurrency: int = Field(default=16, ge=1)
+    followup_reminder_after: Annotated[timedelta, NoDecode] = timedelta(hours=24)
+    followup_answer_days: int = Field(default=7, ge=1)
+    digest_time: time = time(8, 0)
+    viber_proactive_policy: Literal["always", "window", "never"] = "window"
 
     shelters_csv: Path | None = None
+    # The routing of requests (executors, deadline classes); default: services/routing.yaml.
+    routing_file: Path | None = None
     log_level: str = "INFO"
 
     @field_validator("telegram_token", "viber_token", mode="before")
@@ -84,7 +97,9 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("staff_chat_id", "webhook_base_url", "shelters_csv", mode="before")
+    @field_validator(
+        "staff_chat_id", "webhook_base_url", "shelters_csv", "routing_file", mode="before"
+    )
     @classmethod
     def _empty_optional(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -100,7 +115,7 @@ class Settings(BaseSettings):
                 raise ValueError("OPERATOR_IDS must be comma-separated numbers") from error
         return value
 
-    @field_validator("followup_delay", mode="before")
+    @field_validator("followup_delay", "followup_reminder_after", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
         if isinstance(value, str | int | float):

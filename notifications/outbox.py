@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -10,6 +11,8 @@ from handlers.messages import Reply
 from notifications.codec import encode_replies
 from storage.base import StoreSession
 from storage.outbox import NewOutboxMessage
+
+logger = logging.getLogger(__name__)
 
 
 async def enqueue(
@@ -27,8 +30,18 @@ async def enqueue(
     """Queue ``replies`` for ``chat`` in the open transaction; a repeated ``key`` adds nothing.
 
     ``urgent`` messages ignore quiet hours (status changes a resident waits for are not urgent;
-    escalations to staff are).
+    escalations to staff are). Nothing is queued for a resident who blocked the bot (the
+    channel told us with a 403): False, as for a repeated key. The resident is the one named by
+    ``resident_id``, else the one whose private chat ``chat`` is.
     """
+    resident = (
+        await session.residents.get_by_id(resident_id)
+        if resident_id is not None
+        else await session.residents.get(chat)
+    )
+    if resident is not None and resident.blocked:
+        logger.info("not queued: resident %s blocked the bot (%s)", resident.id, kind)
+        return False
     return await session.outbox.enqueue(
         NewOutboxMessage(
             idempotency_key=key,

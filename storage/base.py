@@ -9,7 +9,12 @@ from typing import Any, Protocol
 
 from domain.identity import UserRef
 from storage.consultations import ConsultationStore
+from storage.followups import EscalationStore, FollowupStore
 from storage.outbox import OutboxStore
+from storage.privacy import PrivacyStore
+from storage.relay import RelayStore, StaffPromptStore
+from storage.requests import RequestStore
+from storage.stats import StatsStore
 
 JsonDict = dict[str, Any]
 
@@ -100,7 +105,28 @@ class StoreSession(Protocol):
     def outbox(self) -> OutboxStore: ...
 
     @property
+    def relay(self) -> RelayStore: ...
+
+    @property
+    def staff_prompts(self) -> StaffPromptStore: ...
+
+    @property
+    def requests(self) -> RequestStore: ...
+
+    @property
     def consultations(self) -> ConsultationStore: ...
+
+    @property
+    def followups(self) -> FollowupStore: ...
+
+    @property
+    def escalations(self) -> EscalationStore: ...
+
+    @property
+    def stats(self) -> StatsStore: ...
+
+    @property
+    def privacy(self) -> PrivacyStore: ...
 
 
 class Storage(Protocol):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from domain.identity import UserRef
+from domain.identity import ChannelName, UserRef
 
 
 class OutboxStatus(StrEnum):
@@ -50,6 +52,8 @@ class OutboxMessage:
     created_at: datetime
     sent_at: datetime | None
     last_error: str | None
+    parts_sent: int = 0  # replies the platform accepted so far (a retry resumes after them)
+    sent_ids: tuple[str, ...] = ()
 
 
 class OutboxStore(Protocol):
@@ -88,3 +92,61 @@ class OutboxStore(Protocol):
     async def counts(self) -> dict[OutboxStatus, int]: ...
 
     async def list(self, *, status: OutboxStatus, limit: int = 50) -> list[OutboxMessage]: ...
+
+    # The delivery worker's side (notifications.worker).
+
+    async def heads(
+        self,
+        *,
+        now: datetime,
+        quiet: bool,
+        limit: int,
+        channels: Collection[ChannelName] | None = None,
+    ) -> builtins.list[OutboxMessage]:
+        """The next message of each chat that may be sent now, urgent first, oldest first.
+
+        Only chats of ``channels`` (all when None): a process without a channel leaves its
+        messages waiting for one that has it.
+
+        A message waits while an earlier message to the same chat is being sent or is due and
+        not yet sent (retries included), so a chat gets its messages in order. During quiet
+        hours (``quiet``) only urgent messages go, and they wait only for earlier urgent ones.
+        """
+        ...
+
+    async def claim(self, message_id: int) -> bool:
+        """PENDING -> SENDING counting an attempt; False when it is no longer pending."""
+        ...
+
+    async def claim_many(self, message_ids: Collection[int]) -> set[int]:
+        """``claim`` for several messages at once; the ids that were still pending."""
+        ...
+
+    async def mark_sent_many(
+        self, sent: builtins.list[tuple[int, builtins.list[str]]], *, now: datetime
+    ) -> None:
+        """``mark_sent`` for several (message id, platform ids) at once."""
+        ...
+
+    async def record_progress(
+        self, message_id: int, *, parts_sent: int, sent_ids: builtins.list[str]
+    ) -> None:
+        """The platform accepted the first ``parts_sent`` replies (ids so far)."""
+        ...
+
+    async def release_in_flight(self, *, now: datetime) -> int:
+        """SENDING -> PENDING after a crash (the send may or may not have happened)."""
+        ...
+
+    async def cancel(self, message_id: int, *, reason: str) -> None: ...
+
+    async def recently_sent(
+        self, *, since: datetime
+    ) -> builtins.list[tuple[UserRef, datetime, int]]:
+        """(chat, sent_at, platform messages) of messages sent at or after ``since``: a restarted
+        worker primes its rate limiter with them."""
+        ...
+
+    async def next_due(self, *, after: datetime) -> datetime | None:
+        """The earliest ``not_before`` of a pending message later than ``after``."""
+        ...

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = ("aiogram", "viberbot", "aiohttp")
-NEUTRAL_PACKAGES = ("domain", "handlers", "faq", "storage", "notifications")
+NEUTRAL_PACKAGES = ("domain", "handlers", "faq", "storage", "notifications", "services")
 
 
 def imported_modules(path: Path) -> set[str]:

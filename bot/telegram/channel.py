@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -46,9 +47,18 @@ class TelegramChannel:
 
     name = ChannelName.TELEGRAM
 
-    def __init__(self, bot: Bot, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        wait_retry_after: bool = True,
+    ):
         self.bot = bot
         self._sleep = sleep
+        # The outbox worker passes False: it never waits inside a send (another chat can go
+        # meanwhile); it pauses the chat and reschedules the message instead.
+        self._wait_retry_after = wait_retry_after
 
     async def send(self, chat: UserRef, replies: Sequence[Reply]) -> list[Sent]:
         chat_id, thread_id = parse_chat(chat)
@@ -173,13 +183,22 @@ class TelegramChannel:
             try:
                 return await make()
             except TelegramRetryAfter as error:
-                if error.retry_after > MAX_INLINE_RETRY_AFTER or attempt == MAX_INLINE_RETRIES:
+                if (
+                    not self._wait_retry_after
+                    or error.retry_after > MAX_INLINE_RETRY_AFTER
+                    or attempt == MAX_INLINE_RETRIES
+                ):
                     raise RetryAfter(float(error.retry_after)) from error
                 logger.info("telegram asked to retry after %s s", error.retry_after)
                 await self._sleep(float(error.retry_after))
             except TelegramForbiddenError as error:
                 raise RecipientBlocked(error.message) from error
-            except (TelegramServerError, TelegramNetworkError, TimeoutError) as error:
+            except (
+                TelegramServerError,
+                TelegramNetworkError,
+                ClientDecodeError,  # a proxy's HTML error page instead of the API's JSON
+                TimeoutError,
+            ) as error:
                 raise TemporaryFailure(str(error)) from error
             except (TelegramBadRequest, TelegramNotFound, TelegramUnauthorizedError) as error:
                 raise PermanentFailure(error.message) from error

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +16,7 @@ from storage.sqlite.times import from_db_time, to_db_time
 
 _COLUMNS = (
     "id, idempotency_key, channel, chat_id, kind, body, resident_id, urgent, status, attempts,"
-    " not_before, created_at, sent_at, last_error"
+    " not_before, created_at, sent_at, last_error, parts_sent, sent_ids"
 )
 
 
@@ -37,6 +39,8 @@ def _row(row: Any) -> OutboxMessage:
         created_at=created_at,
         sent_at=from_db_time(row["sent_at"]),
         last_error=row["last_error"],
+        parts_sent=row["parts_sent"],
+        sent_ids=tuple(json.loads(row["sent_ids"])) if row["sent_ids"] else (),
     )
 
 
@@ -49,7 +53,8 @@ class SqliteOutboxStore:
     async def enqueue(self, message: NewOutboxMessage, *, now: datetime) -> bool:
         cursor = await self._db.execute(
             "INSERT OR IGNORE INTO outbox (idempotency_key, channel, chat_id, kind, body,"
-            " resident_id, urgent, not_before, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " resident_id, urgent, not_before, due_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message.idempotency_key,
                 message.chat.channel.value,
@@ -58,6 +63,7 @@ class SqliteOutboxStore:
                 message.body,
                 message.resident_id,
                 int(message.urgent),
+                to_db_time(message.not_before),
                 to_db_time(message.not_before),
                 to_db_time(now),
             ),
@@ -152,3 +158,106 @@ class SqliteOutboxStore:
         return await self._select(
             "WHERE status = ? ORDER BY id DESC LIMIT ?", (status.value, limit)
         )
+
+    async def heads(
+        self,
+        *,
+        now: datetime,
+        quiet: bool,
+        limit: int,
+        channels: Collection[ChannelName] | None = None,
+    ) -> builtins.list[OutboxMessage]:
+        stamp = to_db_time(now)
+        names = sorted({channel.value for channel in channels}) if channels is not None else []
+        only = (
+            f" AND o.channel IN ({', '.join('?' for _ in names)})" if channels is not None else ""
+        )
+        # An earlier message blocks a later one of the same chat while it is being sent, or is
+        # due and unsent (retries keep due_at); in quiet hours only urgent ones count.
+        return await self._select(
+            "AS o WHERE o.status = 'pending' AND o.not_before <= ? AND (? = 0 OR o.urgent = 1)"  # noqa: S608 - only '?' marks are formatted in
+            f"{only} AND NOT EXISTS (SELECT 1 FROM outbox AS e"
+            "  WHERE e.channel = o.channel AND e.chat_id = o.chat_id"
+            "  AND e.status IN ('sending', 'pending') AND e.id < o.id"
+            "  AND (e.status = 'sending' OR (COALESCE(e.due_at, e.not_before) <= ?"
+            "       AND (? = 0 OR e.urgent = 1))))"
+            " ORDER BY o.urgent DESC, o.id LIMIT ?",
+            (stamp, int(quiet), *names, stamp, int(quiet), limit),
+        )
+
+    async def claim(self, message_id: int) -> bool:
+        cursor = await self._db.execute(
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1"
+            " WHERE id = ? AND status = 'pending'",
+            (message_id,),
+        )
+        return cursor.rowcount == 1
+
+    async def claim_many(self, message_ids: Collection[int]) -> set[int]:
+        ids = list(message_ids)
+        if not ids:
+            return set()
+        marks = ", ".join("?" for _ in ids)
+        async with self._db.execute(
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1"  # noqa: S608 - only '?' marks are formatted in
+            f" WHERE status = 'pending' AND id IN ({marks}) RETURNING id",
+            ids,
+        ) as cursor:
+            return {row[0] for row in await cursor.fetchall()}
+
+    async def mark_sent_many(
+        self, sent: builtins.list[tuple[int, builtins.list[str]]], *, now: datetime
+    ) -> None:
+        stamp = to_db_time(now)
+        await self._db.executemany(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, sent_ids = ?, last_error = NULL"
+            " WHERE id = ?",
+            [(stamp, json.dumps(ids), message_id) for message_id, ids in sent],
+        )
+
+    async def record_progress(
+        self, message_id: int, *, parts_sent: int, sent_ids: builtins.list[str]
+    ) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET parts_sent = ?, sent_ids = ? WHERE id = ?",
+            (parts_sent, json.dumps(sent_ids), message_id),
+        )
+
+    async def release_in_flight(self, *, now: datetime) -> int:
+        cursor = await self._db.execute(
+            "UPDATE outbox SET status = 'pending',"
+            " not_before = MIN(not_before, ?) WHERE status = 'sending'",
+            (to_db_time(now),),
+        )
+        return cursor.rowcount
+
+    async def cancel(self, message_id: int, *, reason: str) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET status = 'cancelled', last_error = ? WHERE id = ?",
+            (reason[:500], message_id),
+        )
+
+    async def recently_sent(
+        self, *, since: datetime
+    ) -> builtins.list[tuple[UserRef, datetime, int]]:
+        async with self._db.execute(
+            "SELECT channel, chat_id, sent_at, sent_ids FROM outbox"
+            " WHERE status = 'sent' AND sent_at >= ? ORDER BY sent_at",
+            (to_db_time(since),),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        found = []
+        for row in rows:
+            sent_at = from_db_time(row["sent_at"])
+            parts = len(json.loads(row["sent_ids"])) if row["sent_ids"] else 1
+            if sent_at is not None:
+                found.append((UserRef(ChannelName(row["channel"]), row["chat_id"]), sent_at, parts))
+        return found
+
+    async def next_due(self, *, after: datetime) -> datetime | None:
+        async with self._db.execute(
+            "SELECT MIN(not_before) FROM outbox WHERE status = 'pending' AND not_before > ?",
+            (to_db_time(after),),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return from_db_time(row[0]) if row and row[0] else None

@@ -5,7 +5,12 @@ from __future__ import annotations
 import aiosqlite
 
 from storage.sqlite.consultations import SqliteConsultationStore
+from storage.sqlite.followups import SqliteEscalationStore, SqliteFollowupStore
 from storage.sqlite.outbox import SqliteOutboxStore
+from storage.sqlite.privacy import SqlitePrivacyStore
+from storage.sqlite.relay import SqliteRelayStore, SqliteStaffPromptStore
+from storage.sqlite.requests import SqliteRequestStore
+from storage.sqlite.stats import SqliteStatsStore
 from storage.sqlite.stores import SqliteConversationStore, SqliteResidentStore, SqliteUpdateStore
 
 
@@ -17,4 +22,11 @@ class SqliteStoreSession:
         self.conversations = SqliteConversationStore(db)
         self.updates = SqliteUpdateStore(db)
         self.outbox = SqliteOutboxStore(db)
+        self.relay = SqliteRelayStore(db)
+        self.staff_prompts = SqliteStaffPromptStore(db)
+        self.requests = SqliteRequestStore(db)
         self.consultations = SqliteConsultationStore(db)
+        self.followups = SqliteFollowupStore(db)
+        self.escalations = SqliteEscalationStore(db)
+        self.stats = SqliteStatsStore(db)
+        self.privacy = SqlitePrivacyStore(db)

@@ -1,0 +1,243 @@
+"""Staff statistics in Telegram: ``/stats [period]``, ``/export [period]`` and ``/outbox``.
+
+Only staff may use them (invariant 5): anyone writing in the staff chat (they are its members),
+and the operators of ``OPERATOR_IDS`` anywhere (in a private chat, others' ``/stats`` falls
+through to the ordinary conversation, which does not know the command). The CSV export carries
+phone numbers, addresses and descriptions only for ``OPERATOR_IDS``.
+
+Periods: ``/stats`` (yesterday), ``/stats today``, ``/stats 7d``, ``/stats 2026-11-01
+2026-11-24``. ``/outbox`` shows the queue, the dead letters with a retry button each
+(``v1:obx:<id>``, ``v1:obx:all``) and this month's Viber bill.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject, Filter
+from aiogram.types import CallbackQuery, Message
+
+from bot.telegram.auth import StaffAuthorizer
+from bot.telegram.channel import TelegramChannel
+from domain.clock import Clock
+from domain.identity import ChannelName, UserRef
+from handlers.channel import DeliveryError
+from handlers.messages import Button, Reply
+from handlers.payloads import build, parse, register_actions
+from handlers.texts import Texts
+from notifications.digest import build_report, load_report
+from notifications.stats import Labels, PeriodError, export_csv, parse_period
+from storage.base import Storage
+from storage.outbox import OutboxStatus
+
+__all__ = ["OUTBOX_ACTION", "StaffStats", "create_router"]
+
+logger = logging.getLogger(__name__)
+
+OUTBOX_ACTION = "obx"
+DEAD_SHOWN = 10
+LANGUAGE = "uk"  # staff work in Ukrainian
+
+
+@dataclass
+class StaffStats:
+    """What the staff statistics commands need (aiogram workflow data ``staff_stats``)."""
+
+    storage: Storage
+    clock: Clock
+    texts: Texts
+    staff_chat_id: int | None
+    operator_ids: frozenset[int]
+    labels: Labels
+    authorizer: StaffAuthorizer | None = None
+    wake_worker: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        register_actions(OUTBOX_ACTION)
+
+    async def allowed(self, user_id: int | None, chat_id: int) -> bool:
+        if user_id is None:
+            return False
+        if user_id in self.operator_ids:
+            return True
+        if self.staff_chat_id is not None and chat_id == self.staff_chat_id:
+            return True
+        return self.authorizer is not None and await self.authorizer.is_staff(user_id)
+
+    def t(self, key: str, /, **values: object) -> str:
+        return self.texts.get(LANGUAGE, key, **values)
+
+
+class StaffOnly(Filter):
+    """Passes staff only; everyone else's update goes on to the next router."""
+
+    async def __call__(self, event: Message | CallbackQuery, staff_stats: StaffStats) -> bool:
+        user = event.from_user
+        if isinstance(event, CallbackQuery):
+            if event.message is None:
+                return False
+            chat_id = event.message.chat.id
+        else:
+            chat_id = event.chat.id
+        return await staff_stats.allowed(user.id if user else None, chat_id)
+
+
+def create_router() -> Router:
+    """A fresh router per dispatcher (put it before the residents' router)."""
+    router = Router(name=__name__)
+    router.message.register(on_stats, Command("stats"), StaffOnly())
+    router.message.register(on_export, Command("export"), StaffOnly())
+    router.message.register(on_outbox, Command("outbox"), StaffOnly())
+    router.callback_query.register(on_retry, F.data.startswith(f"v1:{OUTBOX_ACTION}"), StaffOnly())
+    return router
+
+
+def _reply_chat(message: Message) -> UserRef:
+    thread = message.message_thread_id if message.is_topic_message else None
+    chat = f"{message.chat.id}/{thread}" if thread else str(message.chat.id)
+    return UserRef(ChannelName.TELEGRAM, chat)
+
+
+async def _send(channel: TelegramChannel, chat: UserRef, replies: Sequence[Reply]) -> None:
+    try:
+        await channel.send(chat, replies)
+    except DeliveryError as error:
+        logger.warning("staff statistics answer not delivered: %s", type(error).__name__)
+
+
+async def on_stats(
+    message: Message,
+    command: CommandObject,
+    staff_stats: StaffStats,
+    telegram_channel: TelegramChannel,
+) -> None:
+    now = staff_stats.clock.now()
+    try:
+        period = parse_period(command.args or "", now=now, tz=staff_stats.clock.tz)
+    except PeriodError as error:
+        text = staff_stats.t("ntf_stats_bad_period", error=str(error))
+        await _send(telegram_channel, _reply_chat(message), [Reply(text)])
+        return
+    report = await load_report(staff_stats.storage, period, now=now)
+    title = staff_stats.t("ntf_stats_title", period=period.label())
+    replies = await build_report(report, staff_stats.labels, title=title)
+    logger.info("staff /stats for %s..%s", period.first, period.last)
+    await _send(telegram_channel, _reply_chat(message), replies)
+
+
+async def on_export(
+    message: Message,
+    command: CommandObject,
+    staff_stats: StaffStats,
+    telegram_channel: TelegramChannel,
+) -> None:
+    now = staff_stats.clock.now()
+    chat = _reply_chat(message)
+    try:
+        period = parse_period(command.args or "", now=now, tz=staff_stats.clock.tz)
+    except PeriodError as error:
+        await _send(
+            telegram_channel, chat, [Reply(staff_stats.t("ntf_stats_bad_period", error=str(error)))]
+        )
+        return
+    user_id = message.from_user.id if message.from_user else None
+    personal = user_id is not None and user_id in staff_stats.operator_ids
+    async with staff_stats.storage.transaction() as session:
+        rows = await session.stats.export_requests(
+            start=period.start, end=period.end, personal=personal
+        )
+    if not rows:
+        await _send(
+            telegram_channel,
+            chat,
+            [Reply(staff_stats.t("ntf_export_empty", period=period.label()))],
+        )
+        return
+    data = export_csv(rows, tz=staff_stats.clock.tz, personal=personal)
+    name = f"requests_{period.first.isoformat()}_{period.last.isoformat()}.csv"
+    caption = staff_stats.t("ntf_export_caption", period=period.label(), count=len(rows))
+    logger.info("staff /export: %s rows, personal=%s", len(rows), personal)
+    await _send(telegram_channel, chat, [Reply(caption, document=data, document_name=name)])
+
+
+async def outbox_report(staff_stats: StaffStats) -> Reply:
+    """The queue's counts, the latest dead letters with retry buttons, the Viber bill."""
+    now = staff_stats.clock.now()
+    month = now.astimezone(staff_stats.clock.tz).strftime("%Y-%m")
+    async with staff_stats.storage.transaction() as session:
+        counts = await session.outbox.counts()
+        dead = await session.outbox.list(status=OutboxStatus.DEAD, limit=DEAD_SHOWN)
+        bill = await session.stats.viber_bill(month)
+    t = staff_stats.t
+    lines = [
+        t(
+            "ntf_outbox_summary",
+            pending=counts[OutboxStatus.PENDING],
+            sending=counts[OutboxStatus.SENDING],
+            sent=counts[OutboxStatus.SENT],
+            dead=counts[OutboxStatus.DEAD],
+            cancelled=counts[OutboxStatus.CANCELLED],
+        ),
+        t(
+            "ntf_viber_bill",
+            month=month,
+            billed=bill.billed,
+            free=bill.free,
+            held=bill.held,
+            dropped=bill.dropped,
+        ),
+    ]
+    if not dead:
+        lines.append(t("ntf_outbox_none"))
+    for message in dead:
+        error = (message.last_error or "")[:80]
+        lines.append(
+            t(
+                "ntf_outbox_dead_line",
+                id=message.id,
+                kind=message.kind,
+                attempts=message.attempts,
+                error=error,
+            )
+        )
+    buttons = [Button(t("ntf_outbox_btn_retry", id=m.id), build(OUTBOX_ACTION, m.id)) for m in dead]
+    rows = [tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3)]
+    if dead:
+        rows.append((Button(t("ntf_outbox_btn_retry_all"), build(OUTBOX_ACTION, "all")),))
+    return Reply("\n".join(lines), title=t("ntf_outbox_title"), buttons=tuple(rows))
+
+
+async def on_outbox(
+    message: Message, staff_stats: StaffStats, telegram_channel: TelegramChannel
+) -> None:
+    await _send(telegram_channel, _reply_chat(message), [await outbox_report(staff_stats)])
+
+
+async def on_retry(
+    query: CallbackQuery, staff_stats: StaffStats, telegram_channel: TelegramChannel
+) -> None:
+    payload = parse(query.data)
+    target = payload.arg(0) if payload is not None else None
+    if target is None or not (target == "all" or target.isdigit()):
+        await _answer(query, None)
+        return
+    async with staff_stats.storage.transaction() as session:
+        count = await session.outbox.retry_dead(
+            now=staff_stats.clock.now(), message_id=None if target == "all" else int(target)
+        )
+    logger.info("staff retried %s dead letter(s) (user %s)", count, query.from_user.id)
+    if staff_stats.wake_worker is not None:
+        staff_stats.wake_worker()
+    await _answer(query, staff_stats.t("ntf_outbox_retried", count=count))
+
+
+async def _answer(query: CallbackQuery, text: str | None) -> None:
+    try:
+        await query.answer(text)
+    except TelegramAPIError:
+        # The spinner stops by itself; a lost answer changes nothing.
+        logger.info("callback query %s could not be answered", query.id)

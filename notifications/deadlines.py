@@ -1,0 +1,116 @@
+"""Missed deadlines: remind the executor's chat and escalate to the staff chat, once per deadline.
+
+A request past its acknowledge deadline (still new or reopened) or its resolve deadline (not done
+or rejected) is escalated once for that deadline's value: the ``deadline_escalations`` row is
+written in the same transaction as the messages, so a job that runs twice escalates once, and a
+reopened request with a new deadline is escalated again when it misses that one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from domain.clock import Clock
+from domain.identity import ChannelName, UserRef
+from domain.requests import Request
+from handlers.messages import Reply
+from handlers.texts import Texts
+from notifications.outbox import enqueue
+from services import cards
+from services.routing import Routing
+from storage.base import StoreSession
+from storage.followups import DeadlineKind, MissedDeadline
+
+__all__ = ["DeadlineWatch"]
+
+logger = logging.getLogger(__name__)
+
+# Deadlines missed longer ago than this are not escalated one by one (a first start on an old
+# database would flood the staff chat); the digest still counts them as overdue.
+LOOKBACK = timedelta(days=7)
+_BATCH = 50
+
+
+class DeadlineWatch:
+    """Finds missed deadlines and queues the reminder and the escalation."""
+
+    def __init__(
+        self, routing: Routing, texts: Texts, clock: Clock, *, staff_chat: UserRef | None
+    ) -> None:
+        self.routing = routing
+        self.texts = texts
+        self.clock = clock
+        self.staff_chat = staff_chat
+
+    def message(self, request: Request, missed: MissedDeadline, *, reminder: bool) -> Reply:
+        t = self.texts.get
+        deadline = cards.format_local(missed.deadline, self.clock.tz)
+        what = t(
+            "uk",
+            "ntf_deadline_ack"
+            if missed.kind is DeadlineKind.ACKNOWLEDGE
+            else "ntf_deadline_resolve",
+            deadline=deadline,
+        )
+        executor = self.routing.executors.get(request.executor_id)
+        district = (
+            t("uk", f"req_district_{request.district.value}")
+            if request.district
+            else t("uk", "req_district_unknown")
+        )
+        body = t(
+            "uk",
+            "ntf_deadline_body",
+            what=what,
+            category=t("uk", f"req_cat_{request.category.value}"),
+            district=district,
+            executor=executor.name if executor else request.executor_id,
+            status=t("uk", f"req_status_{request.status.value}"),
+        )
+        title_key = "ntf_deadline_reminder_title" if reminder else "ntf_deadline_title"
+        return Reply(
+            body,
+            title=t("uk", title_key, number=request.number),
+            buttons=cards.card_buttons(request, self.texts, "uk"),
+        )
+
+    async def escalate_due(self, session: StoreSession) -> int:
+        """Escalate every deadline missed since ``LOOKBACK`` and not escalated yet."""
+        now = self.clock.now()
+        count = 0
+        for missed in await session.escalations.missed(now=now, since=now - LOOKBACK, limit=_BATCH):
+            if not await session.escalations.record(
+                missed.request_id, missed.kind, missed.deadline, now=now
+            ):
+                continue
+            request = await session.requests.get(missed.request_id)
+            if request is None:
+                continue
+            key = f"dl:{request.id}:{missed.kind.value}:{int(missed.deadline.timestamp())}"
+            if self.staff_chat is not None:
+                await enqueue(
+                    session,
+                    key=f"{key}:staff",
+                    chat=self.staff_chat,
+                    replies=[self.message(request, missed, reminder=False)],
+                    kind="deadline_escalation",
+                    now=now,
+                    urgent=True,
+                )
+            executor = self.routing.executors.get(request.executor_id)
+            if executor is not None and executor.telegram_chat_id is not None:
+                chat = UserRef(ChannelName.TELEGRAM, str(executor.telegram_chat_id))
+                if chat != self.staff_chat:
+                    await enqueue(
+                        session,
+                        key=f"{key}:exec",
+                        chat=chat,
+                        replies=[self.message(request, missed, reminder=True)],
+                        kind="deadline_reminder",
+                        now=now,
+                        urgent=True,
+                    )
+            logger.info("request %s: %s deadline missed, escalated", request.id, missed.kind.value)
+            count += 1
+        return count

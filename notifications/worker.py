@@ -1,0 +1,626 @@
+"""The outbox delivery worker: sends what the bot owes people, within the platforms' limits.
+
+One worker per deployment (like the scheduler). Each message goes PENDING -> SENDING (committed
+before the platform is called) -> SENT (committed as soon as the platform answers), or back to
+PENDING for a retry, or to DEAD / CANCELLED.
+
+Delivery is at-least-once, and here is the honest limit of "nothing sent twice": the Bot API has
+no idempotency key, so if the process dies after the platform accepted a reply and before our
+commit of that fact, the reply is sent again after the restart. The window is kept small: the
+SENT commit is the very next thing after the HTTP response, a message of several replies records
+each accepted reply (a restart resumes after it), and no more than ``concurrency`` calls are in
+flight at once — so a crash duplicates at most ``concurrency`` replies, and with
+``concurrency=1`` at most one.
+
+Order: a chat gets its messages in the order they were queued (an earlier message that is being
+retried holds the later ones back); urgent messages may overtake non-urgent ones only while
+quiet hours hold the non-urgent ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import partial
+from typing import TypeVar
+
+from domain.clock import Clock
+from domain.identity import ChannelName, UserRef
+from handlers.channel import (
+    Channel,
+    DeliveryError,
+    PermanentFailure,
+    RecipientBlocked,
+    RetryAfter,
+)
+from notifications.codec import decode_replies
+from notifications.limits import ChatRateLimiter
+from notifications.quiet import QuietHours
+from storage.base import Storage, StoreSession
+from storage.errors import StorageError
+from storage.outbox import OutboxMessage
+
+__all__ = [
+    "DrainResult",
+    "OutboxWorker",
+    "Outcome",
+    "RetryPolicy",
+    "ViberPolicy",
+    "backoff_delay",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Viber's free window: a bot may answer for 24 hours after the person last wrote.
+VIBER_WINDOW = timedelta(hours=24)
+# A held Viber message is looked at again this often (it goes once the resident writes)...
+VIBER_HOLD_RECHECK = timedelta(minutes=10)
+# ...and dropped when it has waited this long (a week-old status update helps nobody).
+VIBER_HOLD_MAX = timedelta(days=7)
+# Kinds not worth paying for nor worth holding: a reminder is pointless once late.
+VIBER_DROP_KINDS = frozenset({"followup_reminder", "deadline_reminder"})
+_HELD_MARK = "held: outside the Viber window"
+
+# Two or more chats answered 429 within this many seconds: treat it as a flood of the whole bot.
+_GLOBAL_FLOOD_WINDOW = 1.0
+_GLOBAL_FLOOD_CHATS = 2
+
+
+class ViberPolicy(StrEnum):
+    """``VIBER_PROACTIVE_POLICY``: what to do with messages the bot starts in Viber.
+
+    ``always``: send everything and count what is billed. ``window``: send only inside the
+    resident's free 24-hour window; outside it a message waits (up to a week) until the resident
+    writes again — reminders are dropped instead. ``never``: the bot never starts a Viber
+    conversation (every outbox message to Viber is dropped; residents ask for their status).
+    """
+
+    ALWAYS = "always"
+    WINDOW = "window"
+    NEVER = "never"
+
+
+class Outcome(StrEnum):
+    """What happened to one message in one delivery attempt."""
+
+    SENT = "sent"
+    RETRY = "retry"  # back to pending: 429, a temporary failure, or held by the Viber policy
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # no longer pending when we came to it
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retries of temporary failures (``DELIVERY_MAX_ATTEMPTS``)."""
+
+    max_attempts: int = 8
+    backoff_base: float = 2.0  # seconds before the second attempt (before jitter)
+    backoff_cap: float = 900.0
+
+
+def backoff_delay(attempt: int, policy: RetryPolicy, rand: Callable[[], float]) -> float:
+    """Exponential backoff with "equal jitter": half of the step fixed, half random, so a burst
+    of failures does not come back as a burst."""
+    step = min(policy.backoff_cap, policy.backoff_base * 2.0 ** max(attempt - 1, 0))
+    return step / 2 + rand() * step / 2
+
+
+@dataclass
+class DrainResult:
+    """What one ``drain_once`` did."""
+
+    outcomes: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
+    deferred: int = 0  # heads left for later because a limit held their chat back
+
+    @property
+    def sent(self) -> int:
+        return self.outcomes[Outcome.SENT]
+
+    @property
+    def attempted(self) -> int:
+        return sum(n for outcome, n in self.outcomes.items() if outcome is not Outcome.SKIPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A delivered message waiting for the group commit."""
+
+    message_id: int
+    sent_ids: list[str]
+    billed: int
+    free: int
+
+
+class _Decision(StrEnum):
+    SEND = "send"
+    BILLED = "billed"
+    HOLD = "hold"
+    DROP = "drop"
+
+
+class OutboxWorker:
+    """Delivers the outbox through the channel adapters (see the module docstring).
+
+    ``limiter`` is the same ``ChatRateLimiter`` the Telegram adapter's calls go through; the
+    worker only asks it which chats may be sent to *now* and skips the others, so one slow chat
+    never holds up the rest. ``clock`` decides what is due (quiet hours, backoff); the limiter
+    counts real seconds.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        channels: Mapping[ChannelName, Channel],
+        clock: Clock,
+        *,
+        limiter: ChatRateLimiter | None = None,
+        quiet_hours: QuietHours | None = None,
+        retry: RetryPolicy | None = None,
+        viber_policy: ViberPolicy = ViberPolicy.WINDOW,
+        concurrency: int = 16,
+        batch: int = 500,
+        poll_interval: float = 0.5,
+        refresh_interval: float = 0.2,
+        rand: Callable[[], float] = random.random,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.storage = storage
+        self.channels = dict(channels)
+        self.clock = clock
+        self.limiter = limiter
+        self.quiet_hours = quiet_hours
+        self.retry = retry or RetryPolicy()
+        self.viber_policy = viber_policy
+        self.concurrency = concurrency
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self.refresh_interval = refresh_interval
+        self._rand = rand
+        self._monotonic = monotonic
+        self._busy: set[UserRef] = set()
+        self._tasks: set[asyncio.Task[Outcome]] = set()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._recent_429: deque[tuple[float, UserRef]] = deque()
+        self.totals: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        self._sent_batch: list[tuple[_Sent, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    # -- running ---------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Something was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the calls in flight and return from ``run``."""
+        self._stop.set()
+        self._wake.set()
+
+    async def recover(self) -> int:
+        """Put back messages a killed process left in SENDING (they are sent again), and tell
+        the limiter what was sent in the last minute."""
+        now = self.clock.now()
+        async with self.storage.transaction() as session:
+            count = await session.outbox.release_in_flight(now=now)
+            recent = []
+            if self.limiter is not None:
+                since = now - timedelta(seconds=self.limiter.memory)
+                recent = await session.outbox.recently_sent(since=since)
+        # The limits count the last minute, whoever sent in it: a restart must not start afresh.
+        for chat, sent_at, calls in recent:
+            assert self.limiter is not None
+            self.limiter.note_past(chat, (now - sent_at).total_seconds(), calls)
+        if count:
+            logger.warning(
+                "%s message(s) were in flight when delivery last stopped; sending them again",
+                count,
+            )
+        return count
+
+    async def run(self) -> None:
+        """Deliver until ``stop()``; recovers in-flight messages first. Cancelling the task
+        instead of calling ``stop()`` leaves the calls in flight to the next start."""
+        await self.recover()
+        heads: list[OutboxMessage] = []
+        loaded = float("-inf")
+        while not self._stop.is_set():
+            self._wake.clear()
+            timeout = self.poll_interval
+            try:
+                if not heads or self._monotonic() - loaded >= self.refresh_interval:
+                    heads = await self._heads()
+                    loaded = self._monotonic()
+                chosen, hint = self._choose(heads)
+                if chosen:
+                    await self._start(chosen)
+                if heads or chosen or self._tasks:
+                    timeout = min(max(hint, 0.001), self.refresh_interval)
+            except Exception:
+                # A loop boundary: a database hiccup must not end delivery for good.
+                logger.exception("outbox delivery pass failed; trying again shortly")
+                heads = []
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._flushed()
+
+    async def drain_once(self) -> DrainResult:
+        """One pass for tests and tools: send every message that may go now, wait for them.
+
+        Chats the limits hold back are left for a later pass (``deferred``)."""
+        result = DrainResult()
+        pending = await self._heads()
+        started: list[asyncio.Task[Outcome]] = []
+        while pending:
+            while len(self._tasks) >= self.concurrency:
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            chunk: list[OutboxMessage] = []
+            while pending and len(chunk) < self.concurrency - len(self._tasks):
+                message = pending.pop(0)
+                if message.chat in self._busy or self._held_back(message.chat) > 0:
+                    result.deferred += 1
+                    continue
+                self._busy.add(message.chat)
+                chunk.append(message)
+            tasks, settled = await self._start(chunk)
+            started.extend(tasks)
+            for outcome in settled:
+                result.outcomes[outcome] += 1
+        for outcome in await asyncio.gather(*started):
+            result.outcomes[outcome] += 1
+        await self._flushed()
+        return result
+
+    async def drain(self, *, max_passes: int = 1000) -> DrainResult:
+        """Repeat ``drain_once`` until a pass attempts nothing (for tests with instant
+        channels and no limiter; with a limiter use ``run``)."""
+        total = DrainResult()
+        for _ in range(max_passes):
+            result = await self.drain_once()
+            for outcome, count in result.outcomes.items():
+                total.outcomes[outcome] += count
+            total.deferred = result.deferred
+            if result.attempted == 0:
+                break
+        return total
+
+    # -- choosing what goes next --------------------------------------------------------------
+
+    async def _heads(self) -> list[OutboxMessage]:
+        now = self.clock.now()
+        quiet = self.quiet_hours is not None and self.quiet_hours.is_quiet(now)
+        async with self.storage.transaction() as session:
+            return await session.outbox.heads(
+                now=now, quiet=quiet, limit=self.batch, channels=self.channels.keys()
+            )
+
+    def _held_back(self, chat: UserRef) -> float:
+        return self.limiter.delay(chat) if self.limiter is not None else 0.0
+
+    def _choose(self, heads: list[OutboxMessage]) -> tuple[list[OutboxMessage], float]:
+        """Take from ``heads`` every message whose chat may be sent to now, up to the free
+        concurrency, marking their chats busy; keep the rest. Returns the chosen ones and how
+        long until one of the rest may go."""
+        chosen: list[OutboxMessage] = []
+        hint = self.refresh_interval
+        kept: list[OutboxMessage] = []
+        capacity = self.concurrency - len(self._tasks)
+        for index, message in enumerate(heads):
+            if len(chosen) >= capacity:
+                kept.extend(heads[index:])
+                break
+            if self.limiter is not None and (pause := self.limiter.global_delay()) > 0:
+                kept.extend(heads[index:])
+                hint = min(hint, pause)
+                break
+            if message.chat in self._busy:
+                continue  # its earlier message is in flight; a later refresh brings this back
+            wait = self._held_back(message.chat)
+            if wait > 0:
+                kept.append(message)
+                hint = min(hint, wait)
+                continue
+            self._busy.add(message.chat)
+            chosen.append(message)
+        heads[:] = kept
+        return chosen, hint
+
+    async def _start(
+        self, chosen: list[OutboxMessage]
+    ) -> tuple[list[asyncio.Task[Outcome]], list[Outcome]]:
+        """Claim ``chosen`` in one transaction and start a send for each claimed one; returns
+        the tasks and the outcomes decided without sending (skipped, held, dropped)."""
+        if not chosen:
+            return [], []
+        try:
+            ready, settled = await self._claim(chosen)
+        except BaseException:
+            for message in chosen:
+                self._busy.discard(message.chat)
+            raise
+        for message, outcome in settled:
+            self._busy.discard(message.chat)
+            self.totals[outcome] += 1
+        tasks = [self._launch(message, decision) for message, decision in ready]
+        return tasks, [outcome for _, outcome in settled]
+
+    async def _claim(
+        self, chosen: list[OutboxMessage]
+    ) -> tuple[list[tuple[OutboxMessage, _Decision]], list[tuple[OutboxMessage, Outcome]]]:
+        """PENDING -> SENDING for a batch, committed before any of them is sent. One
+        transaction for many messages: a transaction each would queue every send behind the
+        single SQLite writer."""
+        now = self.clock.now()
+        ready: list[tuple[OutboxMessage, _Decision]] = []
+        settled: list[tuple[OutboxMessage, Outcome]] = []
+        async with self.storage.transaction() as session:
+            claimed = await session.outbox.claim_many([message.id for message in chosen])
+            for message in chosen:
+                chat = message.chat
+                if message.id not in claimed:
+                    settled.append((message, Outcome.SKIPPED))
+                    continue
+                if chat.channel not in self.channels:
+                    await session.outbox.mark_dead(message.id, error=f"no {chat.channel} channel")
+                    logger.error("outbox message %s: no %s channel", message.id, chat.channel)
+                    settled.append((message, Outcome.DEAD))
+                    continue
+                decision = _Decision.SEND
+                if chat.channel is ChannelName.VIBER:
+                    decision = await self._viber_decision(session, message, now)
+                if decision is _Decision.HOLD:
+                    await session.outbox.reschedule(
+                        message.id,
+                        not_before=now + VIBER_HOLD_RECHECK,
+                        error=_HELD_MARK,
+                        count_attempt=False,
+                    )
+                    settled.append((message, Outcome.RETRY))
+                elif decision is _Decision.DROP:
+                    await session.outbox.cancel(message.id, reason="viber policy: not sent")
+                    settled.append((message, Outcome.CANCELLED))
+                else:
+                    ready.append((message, decision))
+        return ready, settled
+
+    def _launch(self, message: OutboxMessage, decision: _Decision) -> asyncio.Task[Outcome]:
+        task = asyncio.create_task(self._deliver(message, decision), name=f"outbox-{message.id}")
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[Outcome]) -> None:
+            self._tasks.discard(finished)
+            self._busy.discard(message.chat)
+            if not finished.cancelled() and finished.exception() is None:
+                self.totals[finished.result()] += 1
+            self._wake.set()
+
+        task.add_done_callback(done)
+        return task
+
+    # -- one message --------------------------------------------------------------------------
+
+    async def _deliver(self, message: OutboxMessage, decision: _Decision) -> Outcome:
+        try:
+            return await self._send(message, decision)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A loop boundary: one bad message must not stop the others.
+            logger.exception("delivery of outbox message %s failed unexpectedly", message.id)
+            return Outcome.RETRY
+
+    async def _send(self, message: OutboxMessage, decision: _Decision) -> Outcome:
+        """Send a claimed message, reply by reply, and record what happened."""
+        chat = message.chat
+        channel = self.channels[chat.channel]
+        try:
+            replies = decode_replies(message.body)
+        except (ValueError, KeyError, TypeError):
+            logger.error("outbox message %s has an unreadable body", message.id)
+            return await self._dead(message, "unreadable body")
+
+        sent_ids = list(message.sent_ids)
+        try:
+            for index in range(message.parts_sent, len(replies)):
+                sent = await channel.send(chat, [replies[index]])
+                sent_ids.extend(item.message_id for item in sent)
+                if index < len(replies) - 1:
+                    await self._commit(self._progress(message.id, index + 1, list(sent_ids)))
+        except RetryAfter as error:
+            return await self._on_retry_after(message, error.seconds)
+        except RecipientBlocked as error:
+            return await self._on_blocked(message, error)
+        except PermanentFailure as error:
+            return await self._dead(message, f"permanent: {error}")
+        except DeliveryError as error:  # TemporaryFailure and anything new in the family
+            return await self._on_temporary(message, error)
+        except Exception as error:
+            # A bug in rendering (a reply the adapter cannot build) fails the same way forever.
+            logger.exception("outbox message %s could not be rendered", message.id)
+            return await self._dead(message, f"bug: {type(error).__name__}")
+
+        billed = len(sent_ids) - len(message.sent_ids) if decision is _Decision.BILLED else 0
+        free = 1 if chat.channel is ChannelName.VIBER and not billed else 0
+        await self._mark_sent(_Sent(message.id, sent_ids, billed, free))
+        return Outcome.SENT
+
+    # -- group commit of what was sent --------------------------------------------------------
+
+    async def _mark_sent(self, record: _Sent) -> None:
+        """Commit SENT as soon as the database writer is free: sends that finish while a commit
+        is running go together in the next one (group commit). Under load one transaction
+        records many messages; nothing waits on purpose, so the window in which a crash would
+        repeat a message is no longer than with one transaction per message — it is shorter,
+        because no send queues behind a line of single-row transactions."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent_batch.append((record, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_sent(), name="outbox-sent")
+        await future
+
+    async def _flush_sent(self) -> None:
+        while self._sent_batch:
+            batch, self._sent_batch = self._sent_batch, []
+            records = [record for record, _ in batch]
+            try:
+                await self._commit(partial(self._apply_sent, records))
+            except Exception as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def _apply_sent(self, records: list[_Sent], session: StoreSession) -> None:
+        now = self.clock.now()
+        await session.outbox.mark_sent_many(
+            [(record.message_id, record.sent_ids) for record in records], now=now
+        )
+        billed = sum(record.billed for record in records)
+        free = sum(record.free for record in records)
+        if billed or free:
+            await session.stats.count_viber(self._month(now), billed=billed, free=free)
+
+    async def _flushed(self) -> None:
+        if self._flusher is not None:
+            await self._flusher
+
+    @staticmethod
+    def _progress(
+        message_id: int, parts_sent: int, sent_ids: list[str]
+    ) -> Callable[[StoreSession], Awaitable[None]]:
+        def change(session: StoreSession) -> Awaitable[None]:
+            return session.outbox.record_progress(
+                message_id, parts_sent=parts_sent, sent_ids=sent_ids
+            )
+
+        return change
+
+    async def _viber_decision(
+        self, session: StoreSession, message: OutboxMessage, now: datetime
+    ) -> _Decision:
+        resident = (
+            await session.residents.get_by_id(message.resident_id)
+            if message.resident_id is not None
+            else await session.residents.get(message.chat)
+        )
+        inside = resident is not None and now - resident.last_seen < VIBER_WINDOW
+        month = self._month(now)
+        if self.viber_policy is ViberPolicy.NEVER:
+            await session.stats.count_viber(month, dropped=1)
+            return _Decision.DROP
+        if inside:
+            return _Decision.SEND
+        if self.viber_policy is ViberPolicy.ALWAYS:
+            return _Decision.BILLED
+        if message.kind in VIBER_DROP_KINDS or now - message.created_at > VIBER_HOLD_MAX:
+            await session.stats.count_viber(month, dropped=1)
+            return _Decision.DROP
+        if message.last_error != _HELD_MARK:
+            await session.stats.count_viber(month, held=1)
+        return _Decision.HOLD
+
+    def _month(self, now: datetime) -> str:
+        return now.astimezone(self.clock.tz).strftime("%Y-%m")
+
+    # -- failures -----------------------------------------------------------------------------
+
+    async def _on_retry_after(self, message: OutboxMessage, seconds: float) -> Outcome:
+        chat = message.chat
+        if self.limiter is not None:
+            self.limiter.pause(chat, seconds)
+            moment = self._monotonic()
+            recent = self._recent_429
+            recent.append((moment, chat))
+            while recent and recent[0][0] < moment - _GLOBAL_FLOOD_WINDOW:
+                recent.popleft()
+            if len({who for _, who in recent}) >= _GLOBAL_FLOOD_CHATS:
+                logger.warning("several chats answered 429: pausing all sending %.1f s", seconds)
+                self.limiter.pause_all(seconds)
+        logger.info("outbox message %s: 429, retry after %.1f s", message.id, seconds)
+        not_before = self.clock.now() + timedelta(seconds=seconds)
+        await self._commit(
+            lambda s: s.outbox.reschedule(
+                message.id, not_before=not_before, error="429", count_attempt=False
+            )
+        )
+        return Outcome.RETRY
+
+    async def _on_temporary(self, message: OutboxMessage, error: Exception) -> Outcome:
+        attempts = message.attempts + 1  # the claim counted this one
+        text = f"{type(error).__name__}: {error}"
+        if attempts >= self.retry.max_attempts:
+            return await self._dead(message, f"gave up after {attempts} attempts: {text}")
+        delay = backoff_delay(attempts, self.retry, self._rand)
+        not_before = self.clock.now() + timedelta(seconds=delay)
+        logger.info(
+            "outbox message %s: attempt %s failed (%s); next in %.1f s",
+            message.id,
+            attempts,
+            type(error).__name__,
+            delay,
+        )
+        await self._commit(
+            lambda s: s.outbox.reschedule(message.id, not_before=not_before, error=text)
+        )
+        return Outcome.RETRY
+
+    async def _on_blocked(self, message: OutboxMessage, error: RecipientBlocked) -> Outcome:
+        async def block(session: StoreSession) -> bool:
+            resident = (
+                await session.residents.get_by_id(message.resident_id)
+                if message.resident_id is not None
+                else await session.residents.get(message.chat)
+            )
+            if resident is None:
+                await session.outbox.mark_dead(message.id, error=f"blocked: {error}")
+                return False
+            await session.residents.set_blocked(resident.id, True)
+            await session.outbox.cancel(message.id, reason="recipient blocked the bot")
+            await session.outbox.cancel_for_chat(message.chat, reason="recipient blocked the bot")
+            return True
+
+        if await self._commit(block):
+            logger.info("resident of outbox message %s blocked the bot", message.id)
+            return Outcome.CANCELLED
+        # A group that removed the bot: staff can add it back and retry the dead letter.
+        logger.warning("outbox message %s: the chat refused the bot", message.id)
+        return Outcome.DEAD
+
+    async def _dead(self, message: OutboxMessage, error: str) -> Outcome:
+        logger.warning("outbox message %s is a dead letter", message.id)
+        await self._commit(lambda s: s.outbox.mark_dead(message.id, error=error))
+        return Outcome.DEAD
+
+    async def _commit(self, change: Callable[[StoreSession], Awaitable[T]]) -> T:
+        """Run ``change`` in its own transaction, retrying a busy database a few times: the
+        state of a message the platform has answered about must not be lost to a hiccup."""
+        delay = 0.05
+        for attempt in range(6):
+            try:
+                async with self.storage.transaction() as session:
+                    return await change(session)
+            except StorageError:
+                if attempt == 5:
+                    raise
+                logger.warning("outbox update failed; retrying in %.2f s", delay)
+                await asyncio.sleep(delay)
+                delay *= 3
+        raise AssertionError("unreachable")

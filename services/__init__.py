@@ -1,0 +1,53 @@
+"""Domain services shared by every channel: requests (filing, routing, lifecycle) and their cards,
+and the operator relay.
+
+Channel-neutral like ``handlers/``: no messenger library is imported here (a test checks it).
+"""
+
+from services.relay import (
+    RelayClosed,
+    RelayDesk,
+    RelayError,
+    RelayForwarder,
+    RelayNotFound,
+    RelayService,
+)
+from services.requests import (
+    ANSWER_STEP,
+    InvalidDraft,
+    NotAwaitingAnswer,
+    RequestObserver,
+    RequestService,
+    UnknownExecutor,
+)
+from services.routing import (
+    DEFAULT_ROUTING_FILE,
+    Executor,
+    Route,
+    Routing,
+    RoutingError,
+    ServiceClass,
+    load_routing,
+)
+
+__all__ = [
+    "ANSWER_STEP",
+    "DEFAULT_ROUTING_FILE",
+    "Executor",
+    "InvalidDraft",
+    "NotAwaitingAnswer",
+    "RelayClosed",
+    "RelayDesk",
+    "RelayError",
+    "RelayForwarder",
+    "RelayNotFound",
+    "RelayService",
+    "RequestObserver",
+    "RequestService",
+    "Route",
+    "Routing",
+    "RoutingError",
+    "ServiceClass",
+    "UnknownExecutor",
+    "load_routing",
+]

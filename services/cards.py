@@ -1,0 +1,242 @@
+"""Replies about requests: the staff card with its buttons, and the resident's status messages.
+
+Everything here returns plain-text ``Reply`` values (resident text included as data; the
+Telegram adapter escapes it). Button payloads are built with ``handlers.payloads``:
+
+* staff card: ``v1:st:<request id>:<status>`` for a status button (``status`` is a
+  ``domain.requests.Status`` value) and ``v1:asg:<request id>`` for "Виконавець" (choose an
+  executor; the staff side may answer with ``v1:asg:<request id>:<executor id>``);
+* resident: ``v1:rq:ans:<request id>`` (answer a question), ``v1:rq:open:<request id>``
+  (details), ``v1:req_my`` (my requests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from domain.identity import ChannelName
+from domain.requests import (
+    TRANSITIONS,
+    ActorKind,
+    EventKind,
+    Request,
+    Status,
+    StatusChange,
+)
+from handlers.messages import Button, Location, Photo, Reply
+from handlers.payloads import build, register_actions
+from handlers.texts import Texts
+from services.routing import Routing
+
+__all__ = [
+    "ASSIGN_ACTION",
+    "RESIDENT_ACTION",
+    "STAFF_STATUS_ACTION",
+    "card_buttons",
+    "category_label",
+    "district_label",
+    "extra_photos",
+    "format_local",
+    "history_line",
+    "register_card_actions",
+    "render_card",
+    "status_label",
+]
+
+STAFF_STATUS_ACTION = "st"
+ASSIGN_ACTION = "asg"
+RESIDENT_ACTION = "rq"
+MY_REQUESTS_ACTION = "req_my"
+
+# The order of the staff buttons, two per row, with the executor button last.
+_STAFF_BUTTONS: tuple[tuple[Status, str], ...] = (
+    (Status.ACCEPTED, "req_card_btn_accepted"),
+    (Status.IN_PROGRESS, "req_card_btn_in_progress"),
+    (Status.DONE, "req_card_btn_done"),
+    (Status.REJECTED, "req_card_btn_rejected"),
+    (Status.NEEDS_INFO, "req_card_btn_needs_info"),
+    (Status.REOPENED, "req_card_btn_reopened"),
+)
+_HISTORY_ON_CARD = 8  # the latest entries; a card is a summary, not an archive
+
+
+def register_card_actions() -> None:
+    """Declare the payload actions cards and status messages carry (idempotent)."""
+    register_actions(STAFF_STATUS_ACTION, ASSIGN_ACTION, RESIDENT_ACTION, MY_REQUESTS_ACTION)
+
+
+def format_local(moment: datetime, tz: ZoneInfo) -> str:
+    """``26.11.2026 14:00`` in city time (the Ukrainian way of writing dates)."""
+    return moment.astimezone(tz).strftime("%d.%m.%Y %H:%M")
+
+
+def status_label(texts: Texts, language: str, status: Status) -> str:
+    return texts.get(language, f"req_status_{status.value}")
+
+
+def category_label(texts: Texts, language: str, request: Request) -> str:
+    return texts.get(language, f"req_cat_{request.category.value}")
+
+
+def district_label(texts: Texts, language: str, request: Request) -> str:
+    if request.district is None:
+        return texts.get(language, "req_district_unknown")
+    return texts.get(language, f"req_district_{request.district.value}")
+
+
+def actor_label(texts: Texts, language: str, change: StatusChange) -> str:
+    actor = change.actor
+    if actor.kind is ActorKind.OPERATOR:
+        return texts.get(language, "req_actor_operator", name=actor.name or actor.id)
+    return texts.get(language, f"req_actor_{actor.kind.value}")
+
+
+def history_line(
+    texts: Texts,
+    language: str,
+    change: StatusChange,
+    tz: ZoneInfo,
+    routing: Routing | None,
+    *,
+    with_actor: bool = True,
+) -> str:
+    """One history entry in words, e.g. ``25.11.2026 14:05 — В роботі (оператор Олена)``;
+    without the actor for residents (staff names are not theirs to see)."""
+    when = format_local(change.at, tz)
+    if change.event is EventKind.CREATED:
+        what = texts.get(language, "req_event_created")
+    elif change.event is EventKind.ASSIGNED:
+        executor = change.note or ""
+        if routing is not None and executor in routing.executors:
+            executor = routing.executors[executor].name
+        what = texts.get(language, "req_event_assigned", executor=executor)
+    elif change.event is EventKind.ANSWER:
+        what = texts.get(language, "req_event_answer", answer=change.note or "")
+    else:
+        what = status_label(texts, language, change.to_status)
+        if change.note:
+            what = texts.get(language, "req_event_with_note", what=what, note=change.note)
+    if not with_actor:
+        return texts.get(language, "req_history_line_short", when=when, what=what)
+    who = actor_label(texts, language, change)
+    return texts.get(language, "req_history_line", when=when, what=what, who=who)
+
+
+def card_buttons(
+    request: Request, texts: Texts, language: str = "uk"
+) -> tuple[tuple[Button, ...], ...]:
+    """The staff buttons for ``request``: the statuses it may move to, then "Виконавець"."""
+    register_card_actions()
+    allowed = TRANSITIONS[request.status]
+    buttons = [
+        Button(texts.get(language, key), build(STAFF_STATUS_ACTION, request.id, status.value))
+        for status, key in _STAFF_BUTTONS
+        if status in allowed
+    ]
+    if request.is_open:
+        buttons.append(
+            Button(texts.get(language, "req_card_btn_assign"), build(ASSIGN_ACTION, request.id))
+        )
+    return tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+
+
+def _sendable_photo(request: Request, ref: str) -> Photo | None:
+    # A Telegram file_id can be re-sent by the same bot to any chat; a Viber photo is a URL
+    # Telegram can fetch. Console references are placeholders and would fail in Telegram.
+    if request.resident.channel is ChannelName.TELEGRAM or ref.startswith(("https://", "http://")):
+        return Photo(ref)
+    return None
+
+
+def render_card(
+    request: Request,
+    history: Sequence[StatusChange],
+    *,
+    texts: Texts,
+    routing: Routing,
+    tz: ZoneInfo,
+    language: str = "uk",
+    with_buttons: bool = True,
+) -> Reply:
+    """The staff card: every field as plain text, the location, the first photo, the buttons."""
+    t = texts.get
+    executor = routing.executors.get(request.executor_id)
+    service_class = routing.classes.get(request.service_class)
+    title_key = "req_card_title_urgent" if request.urgent else "req_card_title"
+    lines = [
+        t(language, "req_card_status", status=status_label(texts, language, request.status)),
+        t(language, "req_card_category", category=category_label(texts, language, request)),
+        t(language, "req_card_district", district=district_label(texts, language, request)),
+    ]
+    if request.address:
+        lines.append(t(language, "req_card_address", address=request.address))
+    if request.has_location:
+        lines.append(
+            t(
+                language,
+                "req_card_location",
+                latitude=f"{request.latitude:.5f}",
+                longitude=f"{request.longitude:.5f}",
+            )
+        )
+    lines.append(t(language, "req_card_description", description=request.description))
+    if request.photos:
+        lines.append(t(language, "req_card_photos", count=len(request.photos)))
+    lines.append(t(language, "req_card_phone", phone=request.phone or "—"))
+    lines.append(
+        t(
+            language,
+            "req_card_resident",
+            channel=t(language, f"req_channel_{request.resident.channel.value}"),
+            resident=request.resident_id,
+        )
+    )
+    lines.append(
+        t(
+            language,
+            "req_card_executor",
+            executor=executor.name if executor else request.executor_id,
+        )
+    )
+    lines.append(
+        t(
+            language,
+            "req_card_deadlines",
+            service_class=service_class.title if service_class else request.service_class,
+            ack_due=format_local(request.ack_due, tz),
+            resolve_due=format_local(request.resolve_due, tz),
+        )
+    )
+    lines.append(t(language, "req_card_created", created=format_local(request.created_at, tz)))
+    if history:
+        lines.append(t(language, "req_card_history"))
+        lines.extend(
+            history_line(texts, language, change, tz, routing)
+            for change in history[-_HISTORY_ON_CARD:]
+        )
+    photo = _sendable_photo(request, request.photos[0]) if request.photos else None
+    location = (
+        Location(request.latitude, request.longitude)
+        if request.latitude is not None and request.longitude is not None
+        else None
+    )
+    return Reply(
+        text="\n".join(lines),
+        title=t(language, title_key, number=request.number),
+        buttons=card_buttons(request, texts, language) if with_buttons else (),
+        location=location,
+        photo=photo,
+    )
+
+
+def extra_photos(request: Request) -> list[Reply]:
+    """The photos after the first (which rides on the card), each as its own reply."""
+    replies = []
+    for index, ref in enumerate(request.photos[1:], start=2):
+        photo = _sendable_photo(request, ref)
+        if photo is not None:
+            caption = f"{request.number} · {index}/{len(request.photos)}"
+            replies.append(Reply(text=caption, photo=photo))
+    return replies

@@ -1,0 +1,509 @@
+"""The operator relay: a resident's conversation with the operators, both ways, through the outbox.
+
+A resident who asks for an operator gets a *relay session* (its id is the number staff see; the
+phone is never shown). Their texts and photos are stored, then handed to the outbox addressed to
+the session's place in the staff chat: a forum topic of that resident (``chat/thread``) or the
+staff chat itself, where operators answer by replying. That place may need a Bot API call to
+create (a forum topic), which cannot happen inside the resident's transaction, so a message
+whose place is not known yet stays *pending* and ``RelayForwarder`` hands it over after the
+commit (and its ``sweep`` after a crash). Operators' answers go to the resident's own channel
+through the outbox, so a Viber resident is answered in Viber.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from domain.clock import Clock
+from domain.identity import ChannelName, UserRef
+from domain.requests import Actor, Category, Request, RequestDraft
+from handlers.messages import Button, Photo, Reply
+from handlers.payloads import build, register_actions
+from handlers.texts import Texts
+from notifications.outbox import enqueue
+from storage.base import Resident, Storage, StoreSession
+from storage.relay import RelayDirection, RelayMessage, RelaySession
+
+__all__ = [
+    "OUTBOX_KIND_RESIDENT",
+    "OUTBOX_KIND_STAFF",
+    "RELAY_STEP",
+    "OperatorReply",
+    "RelayClosed",
+    "RelayDesk",
+    "RelayError",
+    "RelayForwarder",
+    "RelayNotFound",
+    "RelayService",
+    "Relayed",
+    "RequestCreator",
+]
+
+logger = logging.getLogger(__name__)
+
+RELAY_STEP = "relay"
+OUTBOX_KIND_STAFF = "relay"  # storage.sqlite.relay finds reply targets by this kind
+OUTBOX_KIND_RESIDENT = "relay_reply"
+STAFF_LANGUAGE = "uk"
+# Resident-side and staff-side button actions (payload ``v1:<action>:<session id>``).
+ACTION_OPEN = "operator"
+ACTION_END = "relay_end"
+ACTION_CLOSE = "relay_close"
+ACTION_TO_REQUEST = "relay_req"
+DESCRIPTION_LIMIT = 3500  # what a card can show of a conversation turned into a request
+
+register_actions(ACTION_OPEN, ACTION_END, ACTION_CLOSE, ACTION_TO_REQUEST)
+
+
+class RelayError(Exception):
+    """Root of the relay's errors."""
+
+
+class RelayNotFound(RelayError):
+    """No relay session with that number."""
+
+    def __init__(self, session_id: int) -> None:
+        self.session_id = session_id
+        super().__init__(f"relay session {session_id} not found")
+
+
+class RelayClosed(RelayError):
+    """The conversation is closed: nothing more is relayed."""
+
+    def __init__(self, session_id: int) -> None:
+        self.session_id = session_id
+        super().__init__(f"relay session {session_id} is closed")
+
+
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """What happened to a resident's message: stored, and handed to the outbox or still pending."""
+
+    message_id: int
+    first: bool
+    forwarded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorReply:
+    """What happened to an operator's answer: queued for the resident or not (a redelivery,
+    nothing left to send), and whether a photo had to be left out."""
+
+    relay: RelaySession
+    queued: bool
+    photo_dropped: bool
+
+
+class RelayDesk(Protocol):
+    """Where a session's messages go in the staff chat (the Telegram side creates forum topics).
+
+    Returns ``None`` when there is no staff chat to send to; may raise on platform trouble.
+    """
+
+    async def destination(self, relay: RelaySession, resident: Resident) -> UserRef | None: ...
+
+
+class RequestCreator(Protocol):
+    """Creates a request from a draft (``services.requests.RequestService.create``)."""
+
+    async def __call__(
+        self, session: StoreSession, resident: Resident, draft: RequestDraft
+    ) -> Request: ...
+
+
+def is_threaded(chat: UserRef) -> bool:
+    """Staff-chat addresses of forum topics are ``chat/thread`` (see ``bot.telegram.channel``)."""
+    return "/" in chat.user_id
+
+
+class RelayService:
+    """Relay rules over the stores of one transaction; enqueues, never sends."""
+
+    def __init__(self, texts: Texts, *, staff_language: str = STAFF_LANGUAGE) -> None:
+        self.texts = texts
+        self.staff_language = staff_language
+
+    def _staff(self, key: str, /, **values: object) -> str:
+        return self.texts.get(self.staff_language, key, **values)
+
+    # --- the resident's side -------------------------------------------------------------
+
+    async def open(
+        self, session: StoreSession, resident: Resident, *, now: datetime
+    ) -> tuple[RelaySession, bool]:
+        """The resident's open conversation, or a new one; True when created."""
+        relay, created = await session.relay.open(resident.id, now=now)
+        if created:
+            logger.info("relay %s opened by resident %s", relay.id, resident.id)
+        return relay, created
+
+    async def own_open(self, session: StoreSession, resident: Resident) -> RelaySession | None:
+        return await session.relay.open_for(resident.id)
+
+    async def from_resident(
+        self,
+        session: StoreSession,
+        relay: RelaySession,
+        *,
+        text: str | None,
+        photo_ref: str | None,
+        now: datetime,
+    ) -> Relayed:
+        """Store the resident's message; hand it to the outbox now if its place is known."""
+        if not relay.is_open:
+            raise RelayClosed(relay.id)
+        first = not relay.header_sent and not await session.relay.pending(relay.id)
+        message_id = await session.relay.add_message(
+            relay.id, RelayDirection.IN, text=text, photo_ref=photo_ref, now=now
+        )
+        forwarded = False
+        if relay.staff_chat is not None:
+            forwarded = await self.forward(session, relay.id, relay.staff_chat, now=now) > 0
+        return Relayed(message_id=message_id, first=first, forwarded=forwarded)
+
+    # --- towards the operators -----------------------------------------------------------
+
+    async def forward(
+        self, session: StoreSession, relay_id: int, destination: UserRef, *, now: datetime
+    ) -> int:
+        """Hand the session's pending messages (and, the first time, its header with the
+        operator buttons) to the outbox for ``destination``; return how many messages."""
+        relay = await session.relay.get(relay_id)
+        if relay is None:
+            raise RelayNotFound(relay_id)
+        pending = await session.relay.pending(relay_id)
+        if not pending:
+            return 0
+        resident = await session.residents.get_by_id(relay.resident_id)
+        if resident is None:
+            raise RelayNotFound(relay_id)
+        if relay.staff_chat is None:
+            await session.relay.set_staff_chat(relay_id, destination)
+        chat = relay.staff_chat or destination
+        replies: list[Reply] = []
+        if not relay.header_sent:
+            replies.append(self.header(relay, resident, threaded=is_threaded(chat)))
+            await session.relay.mark_header_sent(relay_id)
+        replies.extend(
+            self._staff_copy(relay, message, threaded=is_threaded(chat)) for message in pending
+        )
+        await enqueue(
+            session,
+            key=f"relay:{relay_id}:in:{pending[0].id}",
+            chat=chat,
+            replies=replies,
+            kind=OUTBOX_KIND_STAFF,
+            now=now,
+            # No resident_id: the row is addressed to the staff chat, and a 403 from there
+            # must not mark the resident as having blocked the bot.
+            urgent=True,
+        )
+        await session.relay.mark_forwarded([message.id for message in pending])
+        logger.info("relay %s: %s message(s) queued for staff", relay_id, len(pending))
+        return len(pending)
+
+    def header(self, relay: RelaySession, resident: Resident, *, threaded: bool) -> Reply:
+        """The first message of a conversation in the staff chat, with the operator buttons."""
+        how = "relay_staff_how_topic" if threaded else "relay_staff_how_reply"
+        text = self._staff(
+            "relay_staff_header",
+            channel=channel_title(resident.user.channel),
+            language=resident.language,
+        )
+        return Reply(
+            text + "\n" + self._staff(how),
+            title=self._staff("relay_staff_title", number=relay.id),
+            buttons=(self.staff_buttons(relay.id),),
+        )
+
+    def staff_buttons(self, relay_id: int) -> tuple[Button, ...]:
+        return (
+            Button(self._staff("relay_staff_btn_close"), build(ACTION_CLOSE, relay_id)),
+            Button(self._staff("relay_staff_btn_request"), build(ACTION_TO_REQUEST, relay_id)),
+        )
+
+    def _staff_copy(self, relay: RelaySession, message: RelayMessage, *, threaded: bool) -> Reply:
+        # In a topic the topic itself says whose conversation it is; in a plain group every
+        # message carries the number, since operators answer by replying to it.
+        title = None if threaded else self._staff("relay_staff_title", number=relay.id)
+        photo = Photo(message.photo_ref) if message.photo_ref else None
+        return Reply(message.text or "", title=title, photo=photo)
+
+    # --- towards the resident ------------------------------------------------------------
+
+    async def to_resident(
+        self,
+        session: StoreSession,
+        relay_id: int,
+        *,
+        text: str | None,
+        photo_ref: str | None,
+        author: Actor,
+        source_key: str,
+        now: datetime,
+        photo_channel: ChannelName = ChannelName.TELEGRAM,
+    ) -> OperatorReply:
+        """Store an operator's answer and queue it to the resident's own channel.
+
+        ``source_key`` identifies the staff message (chat and message id), so a redelivered
+        update queues nothing twice. A photo is a reference valid in ``photo_channel`` only (a
+        Telegram file_id cannot be shown in Viber): for a resident elsewhere only the caption
+        goes. Raises ``RelayNotFound`` / ``RelayClosed``.
+        """
+        relay = await session.relay.get(relay_id)
+        if relay is None:
+            raise RelayNotFound(relay_id)
+        if not relay.is_open:
+            raise RelayClosed(relay_id)
+        resident = await session.residents.get_by_id(relay.resident_id)
+        if resident is None:
+            raise RelayNotFound(relay_id)
+        photo_dropped = photo_ref is not None and resident.user.channel is not photo_channel
+        if photo_dropped:
+            photo_ref = None
+        text = text.strip() if text and text.strip() else None
+        if text is None and photo_ref is None:
+            return OperatorReply(relay, queued=False, photo_dropped=photo_dropped)
+        language = resident.language
+        queued = await enqueue(
+            session,
+            key=f"relay:{relay_id}:out:{source_key}",
+            chat=resident.user,
+            replies=[
+                Reply(
+                    text or "",
+                    title=self.texts.get(language, "relay_operator_title"),
+                    photo=Photo(photo_ref) if photo_ref else None,
+                    buttons=(self.resident_buttons(language, relay_id),),
+                )
+            ],
+            kind=OUTBOX_KIND_RESIDENT,
+            now=now,
+            resident_id=resident.id,
+            urgent=True,
+        )
+        if queued:
+            await session.relay.add_message(
+                relay_id,
+                RelayDirection.OUT,
+                text=text,
+                photo_ref=photo_ref,
+                author=author.id,
+                now=now,
+                forwarded=True,
+            )
+        return OperatorReply(relay, queued=queued, photo_dropped=photo_dropped)
+
+    def resident_buttons(self, language: str, relay_id: int) -> tuple[Button, ...]:
+        return (
+            Button(self.texts.get(language, "relay_btn_reply"), build(ACTION_OPEN)),
+            Button(self.texts.get(language, "relay_btn_end"), build(ACTION_END, relay_id)),
+        )
+
+    # --- closing -------------------------------------------------------------------------
+
+    async def close_by_resident(
+        self, session: StoreSession, resident: Resident, relay_id: int, *, now: datetime
+    ) -> bool:
+        """The resident ends their own conversation; False when it is not theirs or not open.
+
+        The caller resets the resident's conversation state (the engine saves it).
+        """
+        relay = await session.relay.get(relay_id)
+        if relay is None or relay.resident_id != resident.id:
+            return False
+        if not await session.relay.close(relay_id, by="resident", outcome="resident", now=now):
+            return False
+        await self._tell_staff(session, relay, self._staff("relay_staff_closed_by_resident"), now)
+        logger.info("relay %s closed by the resident", relay_id)
+        return True
+
+    async def close_by_operator(
+        self,
+        session: StoreSession,
+        relay_id: int,
+        *,
+        actor: Actor,
+        now: datetime,
+        outcome: str = "operator",
+        resident_text_key: str = "relay_ended_by_operator",
+        **values: object,
+    ) -> RelaySession:
+        """Close the conversation from the staff chat and tell the resident.
+
+        Raises ``RelayNotFound`` / ``RelayClosed`` (a second press changes nothing).
+        """
+        relay = await session.relay.get(relay_id)
+        if relay is None:
+            raise RelayNotFound(relay_id)
+        closed = await session.relay.close(
+            relay_id, by=f"operator:{actor.id}", outcome=outcome, now=now
+        )
+        if not closed:
+            raise RelayClosed(relay_id)
+        resident = await session.residents.get_by_id(relay.resident_id)
+        if resident is None:
+            raise RelayNotFound(relay_id)
+        state = await session.conversations.load(resident.id)
+        if state.step == RELAY_STEP or state.step.startswith(RELAY_STEP + "."):
+            state.step, state.data = "idle", {}
+            await session.conversations.save(resident.id, state, now=now)
+        menu_row = (Button(self.texts.get(resident.language, "btn_menu"), build("menu")),)
+        await enqueue(
+            session,
+            key=f"relay:{relay_id}:closed:resident",
+            chat=resident.user,
+            replies=[
+                Reply(
+                    self.texts.get(resident.language, resident_text_key, **values),
+                    buttons=(menu_row,),
+                )
+            ],
+            kind=OUTBOX_KIND_RESIDENT,
+            now=now,
+            resident_id=resident.id,
+            urgent=True,
+        )
+        who = actor.name or actor.id
+        await self._tell_staff(
+            session, relay, self._staff("relay_staff_closed_by_operator", operator=who), now
+        )
+        logger.info("relay %s closed by operator %s", relay_id, actor.id)
+        closed_relay = await session.relay.get(relay_id)
+        assert closed_relay is not None
+        return closed_relay
+
+    async def to_request(
+        self,
+        session: StoreSession,
+        relay_id: int,
+        *,
+        actor: Actor,
+        create: RequestCreator,
+        now: datetime,
+    ) -> Request:
+        """Turn the conversation into a request: category "other", the resident's messages as
+        the description, the resident's photos attached; then close the conversation and tell
+        the resident the number. Raises ``RelayNotFound`` / ``RelayClosed``.
+
+        Chosen over restarting the intake for the resident: it needs nothing more from a
+        resident who has already explained everything, and the operator refines the card.
+        """
+        relay = await session.relay.get(relay_id)
+        if relay is None:
+            raise RelayNotFound(relay_id)
+        if not relay.is_open:
+            raise RelayClosed(relay_id)
+        resident = await session.residents.get_by_id(relay.resident_id)
+        if resident is None:
+            raise RelayNotFound(relay_id)
+        messages = [
+            m for m in await session.relay.messages(relay_id) if m.direction is RelayDirection.IN
+        ]
+        draft = RequestDraft(
+            category=Category.OTHER,
+            description=conversation_text(messages, empty=self._staff("relay_staff_no_text")),
+            photos=tuple(m.photo_ref for m in messages if m.photo_ref)[:10],
+        )
+        request = await create(session, resident, draft)
+        await session.relay.set_request(relay_id, request.id)
+        await self.close_by_operator(
+            session,
+            relay_id,
+            actor=actor,
+            now=now,
+            outcome="request",
+            resident_text_key="relay_request_created",
+            number=request.number,
+        )
+        return request
+
+    async def _tell_staff(
+        self, session: StoreSession, relay: RelaySession, text: str, now: datetime
+    ) -> None:
+        if relay.staff_chat is None:
+            return  # nothing reached the staff chat yet; there is no one to tell
+        await enqueue(
+            session,
+            key=f"relay:{relay.id}:closed:staff",
+            chat=relay.staff_chat,
+            replies=[Reply(text, title=self._staff("relay_staff_title", number=relay.id))],
+            kind=OUTBOX_KIND_STAFF,
+            now=now,
+            urgent=True,
+        )
+
+
+def conversation_text(messages: Sequence[RelayMessage], *, empty: str) -> str:
+    """The resident's messages as one description, cut to what a card shows."""
+    text = "\n".join(m.text.strip() for m in messages if m.text and m.text.strip())
+    if not text:
+        return empty
+    return text if len(text) <= DESCRIPTION_LIMIT else text[: DESCRIPTION_LIMIT - 1] + "…"
+
+
+def channel_title(channel: ChannelName) -> str:
+    return {ChannelName.TELEGRAM: "Telegram", ChannelName.VIBER: "Viber"}.get(
+        channel, channel.value
+    )
+
+
+class RelayForwarder:
+    """Hands pending resident messages to the outbox once their place in the staff chat is
+    known; runs after the resident's commit and, as ``sweep``, after a restart."""
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        clock: Clock,
+        service: RelayService,
+        desk: RelayDesk | None = None,
+    ) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.service = service
+        # Set once the messenger is up (the conversation is built before it); until then
+        # messages wait as pending.
+        self.desk = desk
+
+    async def forward(self, relay_id: int) -> int:
+        async with self.storage.transaction() as session:
+            relay = await session.relay.get(relay_id)
+            if relay is None or not await session.relay.pending(relay_id):
+                return 0
+            resident = await session.residents.get_by_id(relay.resident_id)
+        if resident is None:
+            return 0
+        # Outside any transaction: may call the platform (create a forum topic).
+        destination = relay.staff_chat
+        if destination is None and self.desk is not None:
+            destination = await self.desk.destination(relay, resident)
+        if destination is None:
+            return 0
+        async with self.storage.transaction() as session:
+            return await self.service.forward(session, relay_id, destination, now=self.clock.now())
+
+    async def forward_quietly(self, relay_id: int) -> None:
+        """``forward`` for after-commit hooks: the resident's message is already safe, so a
+        failure here is logged and left to ``sweep``."""
+        try:
+            await self.forward(relay_id)
+        except Exception:
+            logger.exception("relay %s: forwarding failed; the sweep will retry", relay_id)
+
+    async def sweep(self, *, limit: int = 100) -> int:
+        """Forward whatever is still pending (after a crash or a platform error)."""
+        async with self.storage.transaction() as session:
+            relay_ids = await session.relay.sessions_with_pending(limit=limit)
+        forwarded = 0
+        for relay_id in relay_ids:
+            try:
+                forwarded += await self.forward(relay_id)
+            except Exception:
+                logger.exception("relay %s: forwarding failed in the sweep", relay_id)
+        return forwarded

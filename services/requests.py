@@ -1,0 +1,617 @@
+"""The request service: files, routes, changes and reports requests in the caller's transaction.
+
+Public API. Every method takes the open ``StoreSession`` (``ctx.session`` in a conversation step,
+``storage.transaction()`` elsewhere); nothing commits or sends by itself: what people are told
+goes to the outbox in the same transaction, so it leaves only if the change commits.
+
+``RequestService(routing, texts, clock, staff_chat, *, observers=())``
+    ``routing``: ``services.routing.Routing`` (``load_routing(path)``); ``texts``:
+    ``handlers.texts.Texts``; ``clock``: ``domain.clock.Clock`` (all times and deadlines);
+    ``staff_chat``: ``UserRef(ChannelName.TELEGRAM, str(STAFF_CHAT_ID))`` or None (no cards).
+    Attributes ``routing``, ``texts``, ``clock``, ``staff_chat`` are public.
+``await create(session, resident, draft) -> Request``
+    ``resident``: ``storage.base.Resident``; ``draft``: ``domain.requests.RequestDraft``
+    (description 1-4000 chars, address <= 300, <= 10 photos, phone any Ukrainian form or None;
+    else ``InvalidDraft``/``InvalidPhone``). Routes by category and district, deadlines from
+    the clock, history CREATED, then the card (kind ``"card"``, urgent) to the staff chat (key
+    ``req:<id>:card:staff``) and to the executor's own chat if configured (key
+    ``req:<id>:card:exec:<executor id>``). The outbox body is [card, *extra photos].
+``await change_status(session, request_id, new_status, actor, note=None) -> Request``
+    ``RequestNotFound``; ``InvalidTransition`` (see ``domain.requests.TRANSITIONS``);
+    ``MissingNote`` for rejected (reason), needs_info (question), reopened (reason). Sets
+    ``acknowledged_at`` on the first staff status and ``done_at`` on done; history STATUS
+    (note = reason / question / comment); the resident's update in their language (kind
+    ``"status"``, not urgent, key ``req:<id>:status:<history id>``, text from
+    ``status_message``) with "Відповісти" (``v1:rq:ans:<id>``) for a question; an idle
+    resident is put in ``ANSWER_STEP`` so their next message is the answer.
+    ``new_status=Status.REOPENED`` is ``reopen``.
+``await assign(session, request_id, executor_id, actor) -> Request``
+    ``UnknownExecutor``; no-op for the current executor; history ASSIGNED (note = executor id);
+    the card to the new executor's chat if it has one (key ``req:<id>:card:exec:<ex>:<hist>``).
+``await reopen(session, request_id, actor, reason) -> Request``
+    done/rejected -> reopened, fresh ``ack_due``/``resolve_due`` from now by the request's
+    class, ``acknowledged_at``/``done_at`` cleared; the resident is told; a fresh card goes to
+    the staff chat (key ``req:<id>:card:staff:<history id>``).
+``await answer_info(session, request_id, resident, text) -> StatusChange``
+    The resident's answer while the request is needs_info (``RequestNotFound`` if not theirs,
+    ``NotAwaitingAnswer`` otherwise; status stays needs_info, staff decide): history ANSWER
+    (note = answer), forwarded with the question and the status buttons to the staff chat and
+    the executor's chat (kind ``"answer"``, urgent, key ``req:<id>:answer:<hist>:staff|exec``).
+``await get(session, request_id) -> Request | None``; ``await history(session, request_id)
+    -> list[StatusChange]`` (oldest first).
+``await get_for_resident(session, resident_id, number) -> Request | None``
+    ``number``: ``"1520-000123"``, ``"123"``... or an int id; None when missing *or* someone
+    else's (indistinguishable). ``await list_for_resident(session, resident_id, limit=10)``.
+``await find(session, query) -> list[Request]``
+    For staff: a phone in any usual Ukrainian form (newest first), else a request number.
+``render_card(request, history, language="uk") -> Reply``
+    The staff card: every field as plain text, ``Reply.location``, first photo as
+    ``Reply.photo`` (Telegram file ids and http(s) URLs only), buttons for the allowed
+    transitions ``v1:st:<id>:<status value>`` and ``v1:asg:<id>`` (see ``services.cards``,
+    which also has ``card_buttons``, ``history_line``, ``format_local``, ``extra_photos``).
+``status_message(request, change, language) -> Reply``
+    What the resident is told about ``change``.
+``add_observer(observer)``
+    ``RequestObserver.request_changed(session, request, change)`` is awaited inside the same
+    transaction after every history entry (card edits, follow-ups, escalations).
+
+Errors are ``domain.requests.RequestError`` subclasses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from domain.clock import Clock
+from domain.identity import ChannelName, UserRef
+from domain.requests import (
+    Actor,
+    EventKind,
+    InvalidPhone,
+    Request,
+    RequestDraft,
+    RequestError,
+    RequestNotFound,
+    Status,
+    StatusChange,
+    check_transition,
+    normalize_phone,
+    parse_number,
+)
+from handlers.messages import Button, Reply
+from handlers.payloads import build
+from handlers.texts import Texts
+from notifications.outbox import enqueue
+from services import cards
+from services.routing import Executor, Routing
+from storage.base import ConversationState, Resident, StoreSession
+from storage.requests import NewRequest, NewStatusChange
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ANSWER_STEP",
+    "MAX_DESCRIPTION",
+    "MAX_STORED_DESCRIPTION",
+    "MIN_DESCRIPTION",
+    "InvalidDraft",
+    "NotAwaitingAnswer",
+    "RequestObserver",
+    "RequestService",
+    "UnknownExecutor",
+]
+
+# The conversation step in which a resident's next message answers a question (the handler
+# registers it; the service puts an idle resident there when the question is asked).
+ANSWER_STEP = "req.answer"
+# The intake asks for 10-2000 characters; the service itself accepts any non-empty text up to
+# the engine's message limit (an operator may turn a whole relay conversation into a request).
+MIN_DESCRIPTION = 10
+MAX_DESCRIPTION = 2000
+MAX_STORED_DESCRIPTION = 4000
+MAX_ADDRESS = 300
+MAX_ANSWER = 2000
+MAX_PHOTOS = 10
+MAX_NOTE = 1000
+
+_ACKNOWLEDGING = frozenset(
+    {Status.ACCEPTED, Status.IN_PROGRESS, Status.NEEDS_INFO, Status.DONE, Status.REJECTED}
+)
+
+
+class UnknownExecutor(RequestError):
+    """No executor with this id in the routing file."""
+
+    def __init__(self, executor_id: str) -> None:
+        self.executor_id = executor_id
+        super().__init__(f"unknown executor {executor_id!r}")
+
+
+class NotAwaitingAnswer(RequestError):
+    """The request is not waiting for the resident's answer (no open question)."""
+
+
+class InvalidDraft(RequestError):
+    """A draft that does not satisfy the limits (the intake validates before; this is the
+    last line for other callers such as an operator turning a conversation into a request)."""
+
+
+class RequestObserver(Protocol):
+    """Something that reacts to every change of a request inside the same transaction."""
+
+    async def request_changed(
+        self, session: StoreSession, request: Request, change: StatusChange
+    ) -> None: ...
+
+
+class RequestService:
+    """Files, routes and changes requests; tells people through the outbox (see module doc)."""
+
+    def __init__(
+        self,
+        routing: Routing,
+        texts: Texts,
+        clock: Clock,
+        staff_chat: UserRef | None,
+        *,
+        observers: Sequence[RequestObserver] = (),
+    ) -> None:
+        self.routing = routing
+        self.texts = texts
+        self.clock = clock
+        self.staff_chat = staff_chat
+        self._observers: list[RequestObserver] = list(observers)
+        cards.register_card_actions()
+
+    def add_observer(self, observer: RequestObserver) -> None:
+        self._observers.append(observer)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get(self, session: StoreSession, request_id: int) -> Request | None:
+        return await session.requests.get(request_id)
+
+    async def get_for_resident(
+        self, session: StoreSession, resident_id: int, number: str | int
+    ) -> Request | None:
+        """The resident's own request by number (``1520-000123``, ``123``...) or id; None when
+        it does not exist *or* belongs to someone else — the caller cannot tell which."""
+        request_id = number if isinstance(number, int) else parse_number(number)
+        if request_id is None or request_id <= 0:
+            return None
+        return await session.requests.get_for_resident(resident_id, request_id)
+
+    async def list_for_resident(
+        self, session: StoreSession, resident_id: int, limit: int = 10
+    ) -> list[Request]:
+        return await session.requests.list_for_resident(resident_id, limit=limit)
+
+    async def find(self, session: StoreSession, query: str) -> list[Request]:
+        """For staff: requests by phone (any usual form) or by number; newest first."""
+        text = query.strip()
+        if not text:
+            return []
+        try:
+            phone = normalize_phone(text)
+        except InvalidPhone:
+            phone = None
+        if phone is not None:
+            return await session.requests.find_by_phone(phone)
+        request_id = parse_number(text)
+        if request_id is None:
+            return []
+        found = await session.requests.get(request_id)
+        return [found] if found else []
+
+    async def history(self, session: StoreSession, request_id: int) -> list[StatusChange]:
+        return await session.requests.history(request_id)
+
+    def executor(self, executor_id: str) -> Executor:
+        found = self.routing.executors.get(executor_id)
+        if found is None:
+            raise UnknownExecutor(executor_id)
+        return found
+
+    def render_card(
+        self, request: Request, history: Sequence[StatusChange], language: str = "uk"
+    ) -> Reply:
+        return cards.render_card(
+            request,
+            history,
+            texts=self.texts,
+            routing=self.routing,
+            tz=self.clock.tz,
+            language=language,
+        )
+
+    # --- changing --------------------------------------------------------------------------
+
+    async def create(
+        self, session: StoreSession, resident: Resident, draft: RequestDraft
+    ) -> Request:
+        """File ``draft`` for ``resident``; see the module docstring."""
+        draft = self._checked(draft)
+        now = self.clock.now()
+        route = self.routing.route(draft.category, draft.district, at=now, tz=self.clock.tz)
+        ack_due, resolve_due = route.deadlines(now)
+        request = await session.requests.create(
+            NewRequest(
+                resident_id=resident.id,
+                resident=resident.user,
+                category=draft.category,
+                description=draft.description,
+                executor_id=route.executor.id,
+                service_class=route.service_class.id,
+                urgent=route.urgent,
+                ack_due=ack_due,
+                resolve_due=resolve_due,
+                created_at=now,
+                district=draft.district,
+                address=draft.address,
+                latitude=draft.latitude,
+                longitude=draft.longitude,
+                photos=draft.photos,
+                phone=draft.phone,
+            )
+        )
+        change = await session.requests.add_history(
+            NewStatusChange(
+                request_id=request.id,
+                event=EventKind.CREATED,
+                actor=Actor.resident(resident.id),
+                at=now,
+                from_status=None,
+                to_status=Status.NEW,
+            )
+        )
+        await self._post_card(session, request, [change], key=f"req:{request.id}:card:staff")
+        await self._post_to_executor(
+            session,
+            request,
+            [change],
+            route.executor,
+            key=f"req:{request.id}:card:exec:{route.executor.id}",
+        )
+        logger.info(
+            "request %s created (category %s, executor %s)",
+            request.id,
+            request.category.value,
+            request.executor_id,
+        )
+        await self._notify_observers(session, request, change)
+        return request
+
+    async def change_status(
+        self,
+        session: StoreSession,
+        request_id: int,
+        new_status: Status,
+        actor: Actor,
+        note: str | None = None,
+    ) -> Request:
+        """Move the request to ``new_status``; see the module docstring."""
+        if new_status is Status.REOPENED:
+            return await self.reopen(session, request_id, actor, note or "")
+        request = await self._require(session, request_id)
+        note = self._note(note)
+        check_transition(request.status, new_status, note)
+        now = self.clock.now()
+        updated = replace(
+            request,
+            status=new_status,
+            updated_at=now,
+            acknowledged_at=request.acknowledged_at
+            or (now if new_status in _ACKNOWLEDGING else None),
+            done_at=now if new_status is Status.DONE else request.done_at,
+        )
+        await session.requests.update(updated)
+        change = await self._record(
+            session,
+            updated,
+            event=EventKind.STATUS,
+            actor=actor,
+            from_status=request.status,
+            note=note,
+        )
+        await self._tell_resident(session, updated, change)
+        if new_status is Status.NEEDS_INFO:
+            await self._await_answer(session, updated)
+        logger.info("request %s: %s -> %s", request.id, request.status.value, new_status.value)
+        await self._notify_observers(session, updated, change)
+        return updated
+
+    async def assign(
+        self, session: StoreSession, request_id: int, executor_id: str, actor: Actor
+    ) -> Request:
+        """Give the request to another executor; see the module docstring."""
+        executor = self.executor(executor_id)
+        request = await self._require(session, request_id)
+        if executor.id == request.executor_id:
+            return request
+        updated = replace(request, executor_id=executor.id, updated_at=self.clock.now())
+        await session.requests.update(updated)
+        change = await self._record(
+            session,
+            updated,
+            event=EventKind.ASSIGNED,
+            actor=actor,
+            from_status=request.status,
+            note=executor.id,
+        )
+        history = await session.requests.history(updated.id)
+        await self._post_to_executor(
+            session,
+            updated,
+            history,
+            executor,
+            key=f"req:{updated.id}:card:exec:{executor.id}:{change.id}",
+        )
+        logger.info("request %s assigned to %s", request.id, executor.id)
+        await self._notify_observers(session, updated, change)
+        return updated
+
+    async def reopen(
+        self, session: StoreSession, request_id: int, actor: Actor, reason: str
+    ) -> Request:
+        """Reopen a done or rejected request with fresh deadlines; see the module docstring."""
+        request = await self._require(session, request_id)
+        note = self._note(reason)
+        check_transition(request.status, Status.REOPENED, note)
+        now = self.clock.now()
+        service_class = self.routing.classes.get(request.service_class)
+        if service_class is None:
+            # The class was renamed in the routing file since: route the request again.
+            service_class = self.routing.route(
+                request.category, request.district, at=now, tz=self.clock.tz
+            ).service_class
+        updated = replace(
+            request,
+            status=Status.REOPENED,
+            service_class=service_class.id,
+            urgent=service_class.urgent,
+            ack_due=now + service_class.acknowledge,
+            resolve_due=now + service_class.resolve,
+            updated_at=now,
+            acknowledged_at=None,
+            done_at=None,
+        )
+        await session.requests.update(updated)
+        change = await self._record(
+            session,
+            updated,
+            event=EventKind.STATUS,
+            actor=actor,
+            from_status=request.status,
+            note=note,
+        )
+        await self._tell_resident(session, updated, change)
+        history = await session.requests.history(updated.id)
+        await self._post_card(
+            session, updated, history, key=f"req:{updated.id}:card:staff:{change.id}"
+        )
+        logger.info("request %s reopened", request.id)
+        await self._notify_observers(session, updated, change)
+        return updated
+
+    async def answer_info(
+        self, session: StoreSession, request_id: int, resident: Resident, text: str
+    ) -> StatusChange:
+        """Record the resident's answer and forward it to staff; see the module docstring."""
+        request = await session.requests.get_for_resident(resident.id, request_id)
+        if request is None:
+            raise RequestNotFound(request_id)
+        if request.status is not Status.NEEDS_INFO:
+            raise NotAwaitingAnswer(f"request {request_id} is {request.status.value}")
+        answer = text.strip()
+        if not answer:
+            raise InvalidDraft("an empty answer")
+        answer = answer[:MAX_ANSWER]
+        change = await self._record(
+            session,
+            request,
+            event=EventKind.ANSWER,
+            actor=Actor.resident(resident.id),
+            from_status=Status.NEEDS_INFO,
+            note=answer,
+        )
+        history = await session.requests.history(request.id)
+        question = next(
+            (
+                entry.note
+                for entry in reversed(history)
+                if entry.event is EventKind.STATUS and entry.to_status is Status.NEEDS_INFO
+            ),
+            None,
+        )
+        reply = Reply(
+            title=self.texts.get("uk", "req_staff_answer_title", number=request.number),
+            text=self.texts.get("uk", "req_staff_answer", question=question or "—", answer=answer),
+            buttons=cards.card_buttons(request, self.texts, "uk"),
+        )
+        targets = []
+        if self.staff_chat is not None:
+            targets.append(("staff", self.staff_chat))
+        executor = self.routing.executors.get(request.executor_id)
+        if executor is not None and executor.telegram_chat_id is not None:
+            targets.append(("exec", UserRef(ChannelName.TELEGRAM, str(executor.telegram_chat_id))))
+        for name, chat in targets:
+            await enqueue(
+                session,
+                key=f"req:{request.id}:answer:{change.id}:{name}",
+                chat=chat,
+                replies=[reply],
+                kind="answer",
+                now=self.clock.now(),
+                urgent=True,
+            )
+        logger.info("request %s: resident answered", request.id)
+        await self._notify_observers(session, request, change)
+        return change
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _checked(self, draft: RequestDraft) -> RequestDraft:
+        description = draft.description.strip()
+        if not 1 <= len(description) <= MAX_STORED_DESCRIPTION:
+            raise InvalidDraft(f"the description must be 1-{MAX_STORED_DESCRIPTION} characters")
+        address = draft.address.strip() if draft.address else None
+        if address is not None and len(address) > MAX_ADDRESS:
+            raise InvalidDraft(f"the address is longer than {MAX_ADDRESS} characters")
+        if (draft.latitude is None) != (draft.longitude is None):
+            raise InvalidDraft("a location needs both latitude and longitude")
+        if len(draft.photos) > MAX_PHOTOS:
+            raise InvalidDraft(f"at most {MAX_PHOTOS} photos")
+        phone = normalize_phone(draft.phone) if draft.phone else None
+        return replace(draft, description=description, address=address or None, phone=phone)
+
+    @staticmethod
+    def _note(note: str | None) -> str | None:
+        if note is None:
+            return None
+        text = note.strip()
+        return text[:MAX_NOTE] if text else None
+
+    async def _require(self, session: StoreSession, request_id: int) -> Request:
+        request = await session.requests.get(request_id)
+        if request is None:
+            raise RequestNotFound(request_id)
+        return request
+
+    async def _record(
+        self,
+        session: StoreSession,
+        request: Request,
+        *,
+        event: EventKind,
+        actor: Actor,
+        from_status: Status,
+        note: str | None,
+    ) -> StatusChange:
+        return await session.requests.add_history(
+            NewStatusChange(
+                request_id=request.id,
+                event=event,
+                actor=actor,
+                at=self.clock.now(),
+                from_status=from_status,
+                to_status=request.status,
+                note=note,
+            )
+        )
+
+    async def _post_card(
+        self,
+        session: StoreSession,
+        request: Request,
+        history: Sequence[StatusChange],
+        *,
+        key: str,
+    ) -> None:
+        if self.staff_chat is None:
+            return
+        await enqueue(
+            session,
+            key=key,
+            chat=self.staff_chat,
+            replies=[self.render_card(request, history), *cards.extra_photos(request)],
+            kind="card",
+            now=self.clock.now(),
+            urgent=True,
+        )
+
+    async def _post_to_executor(
+        self,
+        session: StoreSession,
+        request: Request,
+        history: Sequence[StatusChange],
+        executor: Executor,
+        *,
+        key: str,
+    ) -> None:
+        if executor.telegram_chat_id is None:
+            return
+        chat = UserRef(ChannelName.TELEGRAM, str(executor.telegram_chat_id))
+        if chat == self.staff_chat:
+            return
+        await enqueue(
+            session,
+            key=key,
+            chat=chat,
+            replies=[self.render_card(request, history), *cards.extra_photos(request)],
+            kind="card",
+            now=self.clock.now(),
+            urgent=True,
+        )
+
+    async def _tell_resident(
+        self, session: StoreSession, request: Request, change: StatusChange
+    ) -> None:
+        resident = await session.residents.get_by_id(request.resident_id)
+        language = resident.language if resident else "uk"
+        reply = self.status_message(request, change, language)
+        await enqueue(
+            session,
+            key=f"req:{request.id}:status:{change.id}",
+            chat=request.resident,
+            replies=[reply],
+            kind="status",
+            now=self.clock.now(),
+            resident_id=request.resident_id,
+        )
+
+    def status_message(self, request: Request, change: StatusChange, language: str) -> Reply:
+        """What the resident is told about ``change`` (their language, plain text)."""
+        t = self.texts.get
+        deadline = cards.format_local(request.resolve_due, self.clock.tz)
+        category = t(language, f"req_cat_{request.category.value}")
+        status = request.status
+        text = t(
+            language,
+            f"req_update_{status.value}",
+            number=request.number,
+            category=category,
+            deadline=deadline,
+            note=change.note or "",
+        )
+        if change.note and status in {Status.ACCEPTED, Status.IN_PROGRESS, Status.DONE}:
+            text += "\n" + t(language, "req_update_comment", note=change.note)
+        rows: list[tuple[Button, ...]] = []
+        if status is Status.NEEDS_INFO:
+            rows.append(
+                (
+                    Button(
+                        t(language, "req_btn_answer"),
+                        build(cards.RESIDENT_ACTION, "ans", request.id),
+                    ),
+                )
+            )
+        rows.append(
+            (
+                Button(
+                    t(language, "req_btn_details"),
+                    build(cards.RESIDENT_ACTION, "open", request.id),
+                ),
+                Button(t(language, "req_btn_my"), build(cards.MY_REQUESTS_ACTION)),
+            )
+        )
+        return Reply(text=text, buttons=tuple(rows))
+
+    async def _await_answer(self, session: StoreSession, request: Request) -> None:
+        # An idle resident's next message is taken as the answer; a resident in the middle of
+        # something else keeps their place and answers with the button.
+        state = await session.conversations.load(request.resident_id)
+        if state.step == "idle":
+            await session.conversations.save(
+                request.resident_id,
+                ConversationState(ANSWER_STEP, {"request_id": request.id}),
+                now=self.clock.now(),
+            )
+
+    async def _notify_observers(
+        self, session: StoreSession, request: Request, change: StatusChange
+    ) -> None:
+        for observer in self._observers:
+            await observer.request_changed(session, request, change)

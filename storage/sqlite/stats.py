@@ -1,0 +1,206 @@
+"""Statistics by SQL over requests, follow-ups and consultations (migrations 0003, 0004, 0006)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from domain.requests import OPEN_STATUSES, EventKind, Status
+from storage.sqlite.times import from_db_time, required_time, to_db_time
+from storage.stats import ExportRow, RequestField, ViberBill
+
+_OPEN = tuple(sorted(status.value for status in OPEN_STATUSES))
+# Column names are chosen from this table, never from input (the SQL stays constant).
+_FIELDS: dict[RequestField, str] = {
+    "category": "category",
+    "district": "COALESCE(district, '')",
+    "executor_id": "executor_id",
+    "status": "status",
+    "channel": "channel",
+}
+
+
+def _period(column: str, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+    """``AND column >= ? AND column < ?`` for the sides that are set."""
+    sql, params = "", []
+    if start is not None:
+        sql += f" AND {column} >= ?"
+        params.append(to_db_time(start))
+    if end is not None:
+        sql += f" AND {column} < ?"
+        params.append(to_db_time(end))
+    return sql, params
+
+
+class SqliteStatsStore:
+    """``StatsStore`` over the transaction's connection."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._has_consultations: bool | None = None
+
+    async def _rows(self, sql: str, params: list[Any] | tuple[Any, ...]) -> list[Any]:
+        async with self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _consultations(self) -> bool:
+        # The consultations table belongs to another feature's migration; without it the
+        # figures that need it are left out rather than failing the digest.
+        if self._has_consultations is None:
+            rows = await self._rows(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'consultations'", ()
+            )
+            self._has_consultations = bool(rows)
+        return self._has_consultations
+
+    async def requests_count(self, *, start: datetime | None, end: datetime | None) -> int:
+        where, params = _period("created_at", start, end)
+        rows = await self._rows(f"SELECT COUNT(*) FROM requests WHERE 1 = 1{where}", params)  # noqa: S608
+        return int(rows[0][0])
+
+    async def requests_by(
+        self, field: RequestField, *, start: datetime | None, end: datetime | None
+    ) -> dict[str, int]:
+        column = _FIELDS[field]
+        where, params = _period("created_at", start, end)
+        rows = await self._rows(
+            f"SELECT {column} AS value, COUNT(*) AS n FROM requests WHERE 1 = 1{where}"  # noqa: S608
+            " GROUP BY value ORDER BY n DESC, value",
+            params,
+        )
+        return {row["value"]: row["n"] for row in rows}
+
+    async def resolutions(self, *, start: datetime | None, end: datetime | None) -> tuple[int, int]:
+        where, params = _period("h.at", start, end)
+        rows = await self._rows(
+            "SELECT COUNT(DISTINCT h.request_id) AS done,"  # noqa: S608
+            " COUNT(DISTINCT CASE WHEN h.at > r.resolve_due THEN h.request_id END) AS late"
+            " FROM request_history AS h JOIN requests AS r ON r.id = h.request_id"
+            f" WHERE h.event = ? AND h.to_status = ?{where}",
+            [EventKind.STATUS.value, Status.DONE.value, *params],
+        )
+        return int(rows[0]["done"]), int(rows[0]["late"])
+
+    async def overdue_open(self, *, at: datetime) -> int:
+        marks = ", ".join("?" for _ in _OPEN)
+        rows = await self._rows(
+            f"SELECT COUNT(*) FROM requests WHERE status IN ({marks}) AND resolve_due < ?",  # noqa: S608
+            [*_OPEN, to_db_time(at)],
+        )
+        return int(rows[0][0])
+
+    async def followup_answers(
+        self, *, start: datetime | None, end: datetime | None
+    ) -> dict[str, int]:
+        where, params = _period("answered_at", start, end)
+        rows = await self._rows(
+            "SELECT outcome, COUNT(*) AS n FROM followups"  # noqa: S608
+            f" WHERE outcome IS NOT NULL{where} GROUP BY outcome",
+            params,
+        )
+        return {row["outcome"]: row["n"] for row in rows}
+
+    async def rating_summary(
+        self, *, start: datetime | None, end: datetime | None
+    ) -> tuple[float | None, int]:
+        where, params = _period("answered_at", start, end)
+        rows = await self._rows(
+            "SELECT AVG(rating) AS average, COUNT(rating) AS n FROM followups"  # noqa: S608
+            f" WHERE rating IS NOT NULL{where}",
+            params,
+        )
+        average = rows[0]["average"]
+        return (float(average) if average is not None else None), int(rows[0]["n"])
+
+    async def consultations_by_topic(
+        self, *, start: datetime | None, end: datetime | None
+    ) -> dict[str, int] | None:
+        if not await self._consultations():
+            return None
+        where, params = _period("created_at", start, end)
+        rows = await self._rows(
+            "SELECT CASE WHEN matched = 1 THEN COALESCE(topic, '') ELSE '' END AS topic,"  # noqa: S608
+            f" COUNT(*) AS n FROM consultations WHERE 1 = 1{where}"
+            " GROUP BY topic ORDER BY n DESC, topic",
+            params,
+        )
+        return {row["topic"]: row["n"] for row in rows}
+
+    async def unanswered_questions(
+        self, *, start: datetime | None, end: datetime | None, limit: int = 5
+    ) -> list[tuple[str, int]] | None:
+        if not await self._consultations():
+            return None
+        where, params = _period("created_at", start, end)
+        rows = await self._rows(
+            "SELECT MIN(question) AS question, COUNT(*) AS n FROM consultations"  # noqa: S608
+            f" WHERE matched = 0 AND question IS NOT NULL AND TRIM(question) != ''{where}"
+            " GROUP BY LOWER(TRIM(question)) ORDER BY n DESC, question LIMIT ?",
+            [*params, limit],
+        )
+        return [(row["question"], row["n"]) for row in rows]
+
+    async def export_requests(
+        self,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        personal: bool = False,
+        limit: int = 100_000,
+    ) -> list[ExportRow]:
+        where, params = _period("r.created_at", start, end)
+        # The latest follow-up of each request (a reopened request may have had several).
+        rows = await self._rows(
+            "SELECT r.id, r.created_at, r.channel, r.category, r.district, r.status,"  # noqa: S608
+            " r.executor_id, r.service_class, r.urgent, r.ack_due, r.resolve_due,"
+            " r.acknowledged_at, r.done_at, r.phone, r.address, r.description,"
+            " f.outcome, f.rating FROM requests AS r LEFT JOIN followups AS f ON f.id ="
+            " (SELECT MAX(id) FROM followups WHERE request_id = r.id)"
+            f" WHERE 1 = 1{where} ORDER BY r.id LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            ExportRow(
+                id=row["id"],
+                created_at=required_time(row["created_at"]),
+                channel=row["channel"],
+                category=row["category"],
+                district=row["district"],
+                status=row["status"],
+                executor_id=row["executor_id"],
+                service_class=row["service_class"],
+                urgent=bool(row["urgent"]),
+                ack_due=required_time(row["ack_due"]),
+                resolve_due=required_time(row["resolve_due"]),
+                acknowledged_at=from_db_time(row["acknowledged_at"]),
+                done_at=from_db_time(row["done_at"]),
+                followup_outcome=row["outcome"],
+                followup_rating=row["rating"],
+                phone=row["phone"] if personal else None,
+                address=row["address"] if personal else None,
+                description=row["description"] if personal else None,
+            )
+            for row in rows
+        ]
+
+    async def count_viber(
+        self, month: str, *, billed: int = 0, free: int = 0, held: int = 0, dropped: int = 0
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO viber_billing (month, billed, free, held, dropped) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (month) DO UPDATE SET billed = billed + excluded.billed,"
+            " free = free + excluded.free, held = held + excluded.held,"
+            " dropped = dropped + excluded.dropped",
+            (month, billed, free, held, dropped),
+        )
+
+    async def viber_bill(self, month: str) -> ViberBill:
+        rows = await self._rows(
+            "SELECT billed, free, held, dropped FROM viber_billing WHERE month = ?", (month,)
+        )
+        if not rows:
+            return ViberBill(month)
+        row = rows[0]
+        return ViberBill(month, row["billed"], row["free"], row["held"], row["dropped"])
