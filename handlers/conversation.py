@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -93,13 +94,18 @@ class Conversation:
         try:
             prepared = await self._prepare(incoming)
             async with self.storage.transaction() as session:
-                if incoming.update_key and await session.updates.seen(incoming.update_key):
+                now = self.clock.now()
+                # Remembered first, in the same transaction: a failure below rolls it back so a
+                # redelivery is processed; a duplicate finds it and changes nothing.
+                if incoming.update_key and not await session.updates.remember(
+                    incoming.update_key, now=now
+                ):
                     logger.info("duplicate update %s ignored", incoming.update_key)
                     return []
-                now = self.clock.now()
                 resident = await session.residents.touch(incoming.user, now=now)
                 language = resident.language
                 state = await session.conversations.load(resident.id)
+                loaded = (state.step, json.dumps(state.data, sort_keys=True))
                 ctx = Context(
                     incoming=incoming,
                     resident=resident,
@@ -110,9 +116,9 @@ class Conversation:
                     prepared=prepared,
                 )
                 replies = await self._dispatch(ctx)
-                await session.conversations.save(resident.id, ctx.state, now=now)
-                if incoming.update_key:
-                    await session.updates.remember(incoming.update_key, now=now)
+                if (ctx.state.step, json.dumps(ctx.state.data, sort_keys=True)) != loaded:
+                    # Most messages (consultations) leave the state as it was: no write.
+                    await session.conversations.save(resident.id, ctx.state, now=now)
             for callback in ctx.after_commit:
                 await callback()
             return replies

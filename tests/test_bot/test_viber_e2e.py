@@ -63,6 +63,7 @@ async def running(tmp_path: Path) -> AsyncIterator[RunningBot]:
             webhook_port=port,
             webhook_host="127.0.0.1",
             database_url=f"sqlite:///{tmp_path}/bot.sqlite3",
+            quiet_hours="",  # status updates would otherwise wait for 08:00 on a night run
         )
         stop = asyncio.Event()
         task = asyncio.create_task(run_messengers(settings, stop=stop))
@@ -136,3 +137,59 @@ async def test_shared_location_gives_the_nearest_shelters(running: RunningBot) -
 async def test_subscription_events_are_accepted(running: RunningBot) -> None:
     assert (await running.post(subscribed_callback("v-6")))[0] == 200
     assert (await running.post(unsubscribed_callback("v-6")))[0] == 200
+
+
+async def press(running: RunningBot, user: str, label: str, seen: int) -> int:
+    """Press the button whose text contains ``label`` on the latest keyboard; return the count
+    of messages sent to ``user`` before the press."""
+    sent = await running.sent_to(user, seen)
+    keyboard = next(m["keyboard"] for m in reversed(sent) if "keyboard" in m)
+    body = next(b["ActionBody"] for b in keyboard["Buttons"] if label in b["Text"])
+    await running.post(message_callback(user, text=body))
+    return len(sent)
+
+
+async def test_a_full_request_with_a_shared_contact_and_a_status_update(
+    running: RunningBot, tmp_path: Path
+) -> None:
+    user = "v-7"
+    await running.post(message_callback(user, text="/start"))
+    seen = len(await running.sent_to(user, 1))
+    for label in ("Нова заявка", "Вуличне освітлення", "Саксаганський", "Так, погоджуюся"):
+        await press(running, user, label, seen)
+        seen = len(await running.sent_to(user, seen + 1))
+    for text in ("вул. Зразкова, 10", "Не світить ліхтар біля під'їзду вже тиждень"):
+        await running.post(message_callback(user, text=text))
+        seen = len(await running.sent_to(user, seen + 1))
+    await press(running, user, "Пропустити", seen)
+    seen = len(await running.sent_to(user, seen + 1))
+    await running.post(message_callback(user, contact="+380671234567"))
+    seen = len(await running.sent_to(user, seen + 1))
+    assert "+380671234567" in running.viber.sent_to(user)[-1]["text"]
+    await press(running, user, "Підтвердити", seen)
+    sent = await running.sent_to(user, seen + 1)
+    assert "1520-000001" in sent[-1]["text"]
+
+    # An operator takes it into work (through the same service and database the bot uses);
+    # the running bot's outbox worker tells the resident in Viber.
+    from bot.app import build_request_service  # noqa: PLC0415
+    from domain.clock import SystemClock  # noqa: PLC0415
+    from domain.requests import Actor, ActorKind, Status  # noqa: PLC0415
+    from handlers.texts import Texts  # noqa: PLC0415
+    from storage.sqlite import SqliteStorage  # noqa: PLC0415
+
+    settings = Settings(_env_file=None)
+    service = build_request_service(settings, texts=Texts.load(), clock=SystemClock())
+    storage = await SqliteStorage.open(tmp_path / "bot.sqlite3")
+    try:
+        async with storage.transaction() as session:
+            found = await service.find(session, "1520-000001")
+            assert found
+            await service.change_status(
+                session, found[0].id, Status.IN_PROGRESS, Actor(ActorKind.OPERATOR, "42")
+            )
+    finally:
+        await storage.close()
+    sent = await running.sent_to(user, len(sent) + 1)
+    assert "1520-000001" in sent[-1]["text"]
+    assert "розпочато роботи" in sent[-1]["text"]
