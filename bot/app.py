@@ -19,6 +19,7 @@ from bot.notifier import (
     build_followups,
     create_notifier,
     run_worker_only,
+    staff_chat_of,
     stats_labels,
 )
 from bot.settings import Settings
@@ -85,12 +86,7 @@ def build_request_service(settings: Settings, *, texts: Texts, clock: Clock) -> 
     """Requests with the routing file (ROUTING_FILE or the shipped one), validated now so a
     broken file stops the start with a message naming the entry."""
     routing = load_routing(settings.routing_file)
-    staff_chat = (
-        UserRef(ChannelName.TELEGRAM, str(settings.staff_chat_id))
-        if settings.staff_chat_id is not None
-        else None
-    )
-    return RequestService(routing, texts, clock, staff_chat)
+    return RequestService(routing, texts, clock, staff_chat_of(settings))
 
 
 def build_features(

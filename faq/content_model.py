@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from domain.requests import Category
+
 __all__ = [
     "ANSWER_MAX_CHARS",
     "Action",
@@ -41,21 +43,8 @@ class Action(StrEnum):
     REQUEST = "request"
 
 
-class RequestCategory(StrEnum):
-    """Fixed categories of requests (заявки); each is routed to an executor by the request flow."""
-
-    STREET_LIGHTING = "street_lighting"
-    SHELTER_CONDITION = "shelter_condition"
-    LIGHT_MASKING = "light_masking"
-    WATER = "water"
-    HEATING = "heating"
-    ELECTRICITY = "electricity"
-    ROADS_YARDS = "roads_yards"
-    WASTE = "waste"
-    DAMAGED_HOUSING = "damaged_housing"
-    IDP_HOUSING = "idp_housing"
-    HUMANITARIAN_AID = "humanitarian_aid"
-    OTHER = "other"
+# The request categories are the requests' own (one list for intake, routing and content).
+RequestCategory = Category
 
 
 @dataclass(frozen=True, slots=True)

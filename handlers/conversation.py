@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
 from domain.clock import Clock
 from domain.identity import UserRef
+from domain.locks import KeyedLocks
 from handlers.context import Context
 from handlers.messages import Incoming, Kind, Reply
 from handlers.payloads import parse
@@ -67,27 +66,13 @@ class Conversation:
         for feature in features:
             feature.register(self.registry)
         self._preparers = list(preparers)
-        self._locks: dict[UserRef, asyncio.Lock] = {}
-        self._waiting: dict[UserRef, int] = {}
-
-    @contextmanager
-    def _counting(self, user: UserRef) -> Iterator[asyncio.Lock]:
-        lock = self._locks.setdefault(user, asyncio.Lock())
-        self._waiting[user] = self._waiting.get(user, 0) + 1
-        try:
-            yield lock
-        finally:
-            self._waiting[user] -= 1
-            if not self._waiting[user]:
-                del self._waiting[user]
-                del self._locks[user]
+        self._locks: KeyedLocks[UserRef] = KeyedLocks()
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Handle one message; never raises for bad input, storage trouble or a feature's bug."""
         incoming = without_lone_surrogates(incoming)
-        with self._counting(incoming.user) as lock:
-            async with lock:
-                return await self._handle_locked(incoming)
+        async with self._locks.hold(incoming.user):
+            return await self._handle_locked(incoming)
 
     async def _handle_locked(self, incoming: Incoming) -> list[Reply]:
         language = "uk"

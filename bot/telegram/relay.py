@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -30,6 +30,7 @@ from bot.telegram.auth import ANONYMOUS_ADMIN_ID, StaffAuthorizer
 from bot.telegram.render import escape
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
+from domain.locks import KeyedLocks
 from domain.requests import Actor
 from handlers.payloads import parse
 from services.relay import (
@@ -90,8 +91,7 @@ class TelegramRelayDesk:
         self.forum_ttl = forum_ttl
         self._monotonic = monotonic
         self._forum: tuple[float, bool] | None = None
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._waiting: dict[int, int] = {}
+        self._locks: KeyedLocks[int] = KeyedLocks()
 
     async def destination(self, relay: RelaySession, resident: Resident) -> UserRef | None:
         if self.staff_chat_id is None:
@@ -114,56 +114,43 @@ class TelegramRelayDesk:
         self._forum = (now + self.forum_ttl, forum)
         return forum
 
-    @contextlib.contextmanager
-    def _counting(self, resident_id: int) -> Iterator[asyncio.Lock]:
-        lock = self._locks.setdefault(resident_id, asyncio.Lock())
-        self._waiting[resident_id] = self._waiting.get(resident_id, 0) + 1
-        try:
-            yield lock
-        finally:
-            self._waiting[resident_id] -= 1
-            if not self._waiting[resident_id]:
-                del self._waiting[resident_id]
-                del self._locks[resident_id]
-
     async def topic_for(self, relay: RelaySession, resident: Resident) -> int | None:
         """The resident's topic, created once; None when Telegram refuses (no rights)."""
         assert self.staff_chat_id is not None
         chat_key = str(self.staff_chat_id)
-        with self._counting(resident.id) as lock:
-            async with lock:
-                async with self.database.transaction() as session:
-                    existing = await session.relay.topic(chat_key, resident.id)
-                if existing is not None:
-                    return existing
-                name = self.service.texts.get(
-                    self.service.staff_language,
-                    "relay_staff_topic_name",
-                    number=relay.id,
-                    channel=channel_title(resident.user.channel),
+        async with self._locks.hold(resident.id):
+            async with self.database.transaction() as session:
+                existing = await session.relay.topic(chat_key, resident.id)
+            if existing is not None:
+                return existing
+            name = self.service.texts.get(
+                self.service.staff_language,
+                "relay_staff_topic_name",
+                number=relay.id,
+                channel=channel_title(resident.user.channel),
+            )
+            try:
+                topic = await self.bot.create_forum_topic(self.staff_chat_id, name=name[:128])
+            except AiogramError as error:
+                logger.warning(
+                    "relay %s: no forum topic (%s); posting in the chat",
+                    relay.id,
+                    type(error).__name__,
                 )
-                try:
-                    topic = await self.bot.create_forum_topic(self.staff_chat_id, name=name[:128])
-                except AiogramError as error:
-                    logger.warning(
-                        "relay %s: no forum topic (%s); posting in the chat",
-                        relay.id,
-                        type(error).__name__,
-                    )
-                    return None
-                thread = topic.message_thread_id
-                async with self.database.transaction() as session:
-                    winner = await session.relay.add_topic(
-                        chat_key, resident.id, thread, now=self.clock.now()
-                    )
-                if winner != thread:
-                    # Another process won the race: keep one topic per resident.
-                    logger.info("relay %s: duplicate topic %s removed", relay.id, thread)
-                    with contextlib.suppress(AiogramError):
-                        await self.bot.delete_forum_topic(self.staff_chat_id, thread)
-                else:
-                    logger.info("relay %s: topic %s created", relay.id, thread)
-                return winner
+                return None
+            thread = topic.message_thread_id
+            async with self.database.transaction() as session:
+                winner = await session.relay.add_topic(
+                    chat_key, resident.id, thread, now=self.clock.now()
+                )
+            if winner != thread:
+                # Another process won the race: keep one topic per resident.
+                logger.info("relay %s: duplicate topic %s removed", relay.id, thread)
+                with contextlib.suppress(AiogramError):
+                    await self.bot.delete_forum_topic(self.staff_chat_id, thread)
+            else:
+                logger.info("relay %s: topic %s created", relay.id, thread)
+            return winner
 
 
 async def sweep_forever(forwarder: RelayForwarder, *, interval: float = SWEEP_INTERVAL) -> None:
