@@ -223,9 +223,10 @@ class Tracer:
 
 
 async def _trace(storage: SqliteStorage, tracer: Tracer) -> None:
-    # The connection lives in aiosqlite's thread: the callback is set there.
-    db: Any = storage._db
-    await db._execute(db._conn.set_trace_callback, tracer)
+    # Both connections: the inline writer here, the snapshot reader in aiosqlite's thread.
+    storage._db.raw.set_trace_callback(tracer)
+    reader: Any = await storage._open_reader()
+    await reader._execute(reader._conn.set_trace_callback, tracer)
 
 
 def plan_problems(path: Path, statements: list[str]) -> list[str]:
@@ -366,7 +367,7 @@ async def _statistics(
     yesterday = day_period(now.astimezone(KYIV).date() - timedelta(days=1), KYIV)
 
     async def daily(_: object) -> object:
-        async with storage.transaction() as session:
+        async with storage.snapshot() as session:
             return await compute_figures(session, yesterday, now=now)
 
     async def digest(_: object) -> object:

@@ -34,8 +34,8 @@ class Report:
 
 
 async def load_report(storage: Storage, period: Period, *, now: datetime) -> Report:
-    """Both sets of figures in one short transaction (nothing slow happens inside it)."""
-    async with storage.transaction() as session:
+    """Both sets of figures from one read-only snapshot, off the event loop."""
+    async with storage.snapshot() as session:
         figures = await compute_figures(session, period, now=now)
         totals = await compute_figures(session, None, now=now)
     return Report(figures, totals)

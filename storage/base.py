@@ -132,6 +132,13 @@ class StoreSession(Protocol):
 class Storage(Protocol):
     """A database: opens transactions and closes the connection."""
 
-    def transaction(self) -> AbstractAsyncContextManager[StoreSession]: ...
+    def transaction(self) -> AbstractAsyncContextManager[StoreSession]:
+        """A short read-write transaction (serialized with every other one)."""
+        ...
+
+    def snapshot(self) -> AbstractAsyncContextManager[StoreSession]:
+        """A read-only view for long queries (statistics, exports): it does not hold up
+        transactions, and writing through it fails."""
+        ...
 
     async def close(self) -> None: ...

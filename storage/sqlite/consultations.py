@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-import aiosqlite
-
 from storage.consultations import NewConsultation
+from storage.sqlite.connection import Connection
 from storage.sqlite.times import to_db_time
 
 QUESTION_LIMIT = 500
@@ -22,7 +21,7 @@ def normalize_question(text: str) -> str:
 class SqliteConsultationStore:
     """Consultation rows over the transaction's connection."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
     async def record(self, consultation: NewConsultation, *, now: datetime) -> int:

@@ -1,4 +1,4 @@
-"""The SQLite backend: one aiosqlite connection in WAL mode, serialized transactions, migrations."""
+"""The SQLite backend: WAL mode, serialized inline write transactions, threaded long reads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -16,6 +17,7 @@ from pathlib import Path
 import aiosqlite
 
 from storage.errors import MigrationError, StorageBusy, StorageError
+from storage.sqlite.connection import InlineConnection
 from storage.sqlite.session import SqliteStoreSession
 
 logger = logging.getLogger(__name__)
@@ -42,61 +44,96 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+# Waiting for another process's write lock: first pause, and the longest pause between tries.
+_BUSY_FIRST_PAUSE = 0.002
+_BUSY_MAX_PAUSE = 0.1
+
+
 class SqliteStorage:
     """SQLite behind the ``Storage`` contract.
 
-    A single connection with an ``asyncio.Lock`` around each transaction: SQLite has one writer
-    anyway, and serializing in-process avoids SQLITE_BUSY between our own coroutines. Other
-    processes (a second bot by mistake, an editor's CLI) are waited for up to ``busy_timeout``.
+    Writes: one :class:`InlineConnection` and an ``asyncio.Lock`` around each transaction.
+    SQLite has one writer anyway; serializing in-process avoids SQLITE_BUSY between our own
+    coroutines, and statements run inline (see :mod:`storage.sqlite.connection` for why). Another
+    process holding the write lock (a second bot by mistake, an editor's CLI) is waited for up
+    to ``busy_timeout_ms`` by retrying ``BEGIN IMMEDIATE`` with asyncio sleeps, never by
+    SQLite's own busy wait, which would stall the event loop.
+
+    Long reads: :meth:`snapshot` runs on a second, read-only aiosqlite connection in its own
+    thread. In WAL mode readers and the writer do not block each other, so statistics over
+    hundreds of thousands of rows neither stall the loop nor hold up residents' messages.
     """
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, connection: InlineConnection, path: Path, *, busy_timeout_ms: int) -> None:
         self._db = connection
         self._lock = asyncio.Lock()
+        self._busy_timeout = busy_timeout_ms / 1000
+        self._reader: aiosqlite.Connection | None = None
+        self._reader_lock = asyncio.Lock()
         self.path = path
 
     @classmethod
     async def open(cls, path: Path, *, busy_timeout_ms: int = 5000) -> SqliteStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(str(path), isolation_level=None)
+        connection = InlineConnection.connect(str(path))
         try:
-            connection.row_factory = sqlite3.Row
-            await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            await connection.execute("PRAGMA journal_mode = WAL")
-            await connection.execute("PRAGMA synchronous = NORMAL")
-            await connection.execute("PRAGMA foreign_keys = ON")
-            storage = cls(connection, path)
+            storage = cls(connection, path, busy_timeout_ms=busy_timeout_ms)
+            # journal_mode needs a lock for a moment when the file is new: waited for politely.
+            await storage._retry_busy(lambda: connection.raw.execute("PRAGMA journal_mode = WAL"))
+            connection.raw.execute("PRAGMA synchronous = NORMAL")
+            connection.raw.execute("PRAGMA foreign_keys = ON")
             await storage.migrate()
         except BaseException:
-            await connection.close()
+            connection.close()
             raise
         return storage
+
+    async def _retry_busy(self, statement: Callable[[], object]) -> None:
+        """Run ``statement``; while another process holds the lock, try again until timeout."""
+        deadline = time.monotonic() + self._busy_timeout
+        pause = _BUSY_FIRST_PAUSE
+        while True:
+            try:
+                statement()
+                return
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error):
+                    raise StorageError(str(error)) from error
+                if time.monotonic() >= deadline:
+                    raise StorageBusy("the database is locked by another process") from error
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _BUSY_MAX_PAUSE)
+
+    async def _begin(self) -> None:
+        await self._retry_busy(lambda: self._db.raw.execute("BEGIN IMMEDIATE"))
 
     async def migrate(self) -> list[str]:
         """Apply every numbered migration not applied yet, each in its own transaction."""
         applied: list[str] = []
+        raw = self._db.raw
         async with self._lock:
-            await self._db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            await self._retry_busy(
+                lambda: raw.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                )
             )
-            async with self._db.execute("SELECT version FROM schema_migrations") as cursor:
-                done = {row[0] async for row in cursor}
+            done = {row[0] for row in raw.execute("SELECT version FROM schema_migrations")}
             for version, name, sql in _migrations():
                 if version in done:
                     continue
+                await self._begin()
                 try:
-                    await self._db.execute("BEGIN IMMEDIATE")
                     for statement in _split_sql(sql):
-                        await self._db.execute(statement)
-                    await self._db.execute(
+                        raw.execute(statement)
+                    raw.execute(
                         "INSERT INTO schema_migrations (version, name, applied_at)"
                         " VALUES (?, ?, ?)",
                         (version, name, datetime.now(UTC).isoformat()),
                     )
-                    await self._db.execute("COMMIT")
+                    raw.execute("COMMIT")
                 except sqlite3.Error as error:
-                    await self._db.execute("ROLLBACK")
+                    self._rollback()
                     raise MigrationError(f"migration {name} failed: {error}") from error
                 logger.info("applied migration %s", name)
                 applied.append(name)
@@ -104,53 +141,66 @@ class SqliteStorage:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteStoreSession]:
-        """One serialized transaction; commits on success, rolls back on any exception."""
+        """One serialized read-write transaction; commits on success, rolls back on any
+        exception (cancellation included)."""
         async with self._lock:
             if self._db.in_transaction:
-                # Left open by a task cancelled mid-statement; nothing of it was committed.
-                await self._rollback()
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                if _is_busy(error):
-                    raise StorageBusy("the database is locked by another process") from error
-                raise StorageError(str(error)) from error
-            except BaseException:
-                # Cancelled while BEGIN ran in aiosqlite's thread: it may have begun anyway.
-                await self._rollback()
-                raise
+                self._rollback()  # cannot happen with inline statements; kept as a guard
+            await self._begin()
             try:
                 yield SqliteStoreSession(self._db)
             except BaseException:
-                await self._rollback()
+                self._rollback()
                 raise
             try:
-                await asyncio.shield(self._db.execute("COMMIT"))
+                self._db.raw.execute("COMMIT")
             except sqlite3.OperationalError as error:
-                await self._rollback()
+                self._rollback()
                 if _is_busy(error):
                     raise StorageBusy("the database is locked by another process") from error
                 raise StorageError(str(error)) from error
-            except BaseException:
-                # Cancelled while COMMIT ran: the commit itself continues under the shield; if
-                # the connection still shows a transaction, it did not happen.
-                await self._rollback()
-                raise
 
-    async def _rollback(self) -> None:
-        """Roll back whatever is open, even when the calling task is being cancelled.
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[SqliteStoreSession]:
+        """A consistent read-only view for long queries, run off the event loop.
 
-        aiosqlite runs statements in order on its own thread, and a cancelled ``await`` does
-        not withdraw a statement already queued: a cancelled BEGIN or INSERT still runs. So the
-        ROLLBACK is queued unconditionally (after them) rather than decided by
-        ``in_transaction`` now, and "no transaction is active" is fine.
+        Writing through it fails (``query_only``); it sees what was committed when it began.
         """
+        async with self._reader_lock:
+            reader = await self._open_reader()
+            await reader.execute("BEGIN")
+            # A deferred transaction takes its snapshot at its first read: take it now.
+            await reader.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+            try:
+                yield SqliteStoreSession(reader)
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    await asyncio.shield(reader.execute("ROLLBACK"))
+
+    async def _open_reader(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            reader = await aiosqlite.connect(str(self.path), isolation_level=None)
+            try:
+                reader.row_factory = sqlite3.Row
+                await reader.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+                await reader.execute("PRAGMA query_only = ON")
+            except BaseException:
+                await reader.close()
+                raise
+            self._reader = reader
+        return self._reader
+
+    def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.OperationalError):
-            await asyncio.shield(self._db.execute("ROLLBACK"))
+            self._db.raw.execute("ROLLBACK")
 
     async def close(self) -> None:
+        async with self._reader_lock:
+            if self._reader is not None:
+                await self._reader.close()
+                self._reader = None
         async with self._lock:
-            await self._db.close()
+            self._db.close()
 
 
 def _split_sql(sql: str) -> list[str]:

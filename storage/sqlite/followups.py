@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from domain.requests import OPEN_STATUSES, Status
 from storage.followups import (
     DeadlineKind,
@@ -16,6 +14,7 @@ from storage.followups import (
     MissedDeadline,
     Resolution,
 )
+from storage.sqlite.connection import Connection
 from storage.sqlite.times import from_db_time, required_time, to_db_time
 
 _COLUMNS = (
@@ -52,7 +51,7 @@ def _row(row: Any) -> Followup:
 class SqliteFollowupStore:
     """``FollowupStore`` over the transaction's connection."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
     async def _select(self, where: str, params: tuple[Any, ...]) -> list[Followup]:
@@ -168,7 +167,7 @@ class SqliteFollowupStore:
 class SqliteEscalationStore:
     """``EscalationStore`` over the transaction's connection."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
     async def missed(

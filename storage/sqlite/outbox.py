@@ -8,10 +8,9 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from domain.identity import ChannelName, UserRef
 from storage.outbox import NewOutboxMessage, OutboxMessage, OutboxStatus
+from storage.sqlite.connection import Connection
 from storage.sqlite.times import from_db_time, to_db_time
 
 _COLUMNS = (
@@ -47,7 +46,7 @@ def _row(row: Any) -> OutboxMessage:
 class SqliteOutboxStore:
     """Outbox rows over the transaction's connection."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
     async def enqueue(self, message: NewOutboxMessage, *, now: datetime) -> bool:

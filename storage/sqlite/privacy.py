@@ -12,10 +12,9 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from domain.requests import OPEN_STATUSES, ActorKind, Status
 from storage.privacy import ERASED_BODY, ERASED_DESCRIPTION, ErasureReport
+from storage.sqlite.connection import Connection
 from storage.sqlite.times import to_db_time
 
 __all__ = ["SqlitePrivacyStore"]
@@ -40,7 +39,7 @@ def _key_range(prefix: str) -> tuple[str, str]:
 class SqlitePrivacyStore:
     """``PrivacyStore`` over the transaction's connection."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
     async def _column(self, sql: str, params: Sequence[Any]) -> list[Any]:

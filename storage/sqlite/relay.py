@@ -6,8 +6,6 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from domain.identity import UserRef
 from storage.relay import (
     RelayDirection,
@@ -16,6 +14,7 @@ from storage.relay import (
     RelayStatus,
     StaffPrompt,
 )
+from storage.sqlite.connection import Connection
 from storage.sqlite.times import from_db_time, required_time, to_db_time
 
 _SESSION_COLUMNS = (
@@ -85,7 +84,7 @@ def session_from_key(key: str) -> int | None:
 class SqliteRelayStore:
     """Relay sessions, messages, topics and staff-message links over the transaction."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
     async def _one_session(self, where: str, params: tuple[Any, ...]) -> RelaySession | None:
@@ -276,7 +275,7 @@ def _like_prefix(text: str) -> str:
 class SqliteStaffPromptStore:
     """Prompts awaiting an operator's answer, in ``staff_prompts``."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
     async def add(

@@ -6,8 +6,6 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from domain.identity import ChannelName, UserRef
 from domain.requests import (
     OPEN_STATUSES,
@@ -21,6 +19,7 @@ from domain.requests import (
     StatusChange,
 )
 from storage.requests import NewRequest, NewStatusChange
+from storage.sqlite.connection import Connection
 from storage.sqlite.times import from_db_time, required_time, to_db_time
 
 _COLUMNS = (
@@ -55,7 +54,7 @@ def _history_row(row: Any) -> StatusChange:
 class SqliteRequestStore:
     """``RequestStore`` over the transaction's connection."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
     async def _photos(self, request_ids: Collection[int]) -> dict[int, tuple[str, ...]]:

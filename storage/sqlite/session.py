@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
+from storage.sqlite.connection import Connection
 from storage.sqlite.consultations import SqliteConsultationStore
 from storage.sqlite.followups import SqliteEscalationStore, SqliteFollowupStore
 from storage.sqlite.outbox import SqliteOutboxStore
@@ -17,7 +16,7 @@ from storage.sqlite.stores import SqliteConversationStore, SqliteResidentStore, 
 class SqliteStoreSession:
     """The ``StoreSession`` of the SQLite backend."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self.residents = SqliteResidentStore(db)
         self.conversations = SqliteConversationStore(db)
         self.updates = SqliteUpdateStore(db)

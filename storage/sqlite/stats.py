@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from domain.requests import OPEN_STATUSES, EventKind, Status
+from storage.sqlite.connection import Connection
 from storage.sqlite.times import from_db_time, required_time, to_db_time
 from storage.stats import ExportRow, RequestField, ViberBill
 
@@ -37,7 +36,7 @@ def _period(column: str, start: datetime | None, end: datetime | None) -> tuple[
 class SqliteStatsStore:
     """``StatsStore`` over the transaction's connection."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
         self._has_consultations: bool | None = None
 

@@ -6,10 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from domain.identity import ChannelName, UserRef
 from storage.base import ConversationState, Resident
+from storage.sqlite.connection import Connection
 from storage.sqlite.times import from_db_time, required_time, to_db_time
 
 
@@ -31,7 +30,7 @@ class SqliteResidentStore:
         " consent_at, blocked, first_seen, last_seen"
     )
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
     @staticmethod
@@ -57,7 +56,7 @@ class SqliteResidentStore:
         default_language: str = "uk",
     ) -> Resident:
         stamp = to_db_time(now)
-        # One statement, one hop to aiosqlite's thread: the hops, not SQLite, bound throughput.
+        # One statement: the resident is created or touched and read back together.
         rows = await self._db.execute_fetchall(
             self._TOUCH,
             (user.channel.value, user.user_id, default_language, display_name, stamp, stamp),
@@ -103,7 +102,7 @@ class SqliteResidentStore:
 class SqliteConversationStore:
     """Conversation state as JSON in ``conversation_states``."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
     async def load(self, resident_id: int) -> ConversationState:
@@ -128,7 +127,7 @@ class SqliteConversationStore:
 class SqliteUpdateStore:
     """Processed update keys in ``processed_updates``."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
 
     async def seen(self, key: str) -> bool:

@@ -206,3 +206,67 @@ async def test_a_transaction_cancelled_midway_leaves_the_connection_usable(
             assert await session.residents.get(ALICE_VIBER) is not None
     finally:
         await store.close()
+
+
+async def test_a_snapshot_reads_what_was_committed_and_cannot_write(
+    store: Storage, clock: ManualClock
+) -> None:
+    async with store.transaction() as session:
+        await session.residents.touch(ALICE, now=clock.now())
+    async with store.snapshot() as view:
+        assert await view.residents.count() == 1
+        assert await view.residents.get(ALICE) is not None
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await view.residents.touch(ALICE_VIBER, now=clock.now())
+    async with store.transaction() as session:
+        assert await session.residents.get(ALICE_VIBER) is None
+
+
+async def test_a_long_snapshot_does_not_hold_up_transactions(
+    store: Storage, clock: ManualClock
+) -> None:
+    async with store.transaction() as session:
+        await session.residents.touch(ALICE, now=clock.now())
+    async with store.snapshot() as view:
+        # A write commits while the snapshot is open; the snapshot keeps its moment.
+        async with store.transaction() as session:
+            await session.residents.touch(ALICE_VIBER, now=clock.now())
+        assert await view.residents.count() == 1
+    async with store.snapshot() as view:
+        assert await view.residents.count() == 2
+
+
+async def test_another_process_lock_is_waited_for_without_stalling_the_loop(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    path = tmp_path / "wait.sqlite3"
+    store = await SqliteStorage.open(path, busy_timeout_ms=5000)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.3)
+        blocker.execute("ROLLBACK")
+
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        beat = asyncio.create_task(ticker())
+        release = asyncio.create_task(release_later())
+        async with store.transaction() as session:
+            await session.residents.touch(ALICE, now=clock.now())
+        await release
+        beat.cancel()
+        # The write waited for the lock (about 0.3 s) while the loop kept running: a busy wait
+        # inside SQLite would have frozen the ticker for the whole time.
+        assert ticks >= 20
+        async with store.snapshot() as view:
+            assert await view.residents.get(ALICE) is not None
+    finally:
+        blocker.close()
+        await store.close()
