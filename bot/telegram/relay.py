@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.enums import ContentType
 from aiogram.exceptions import AiogramError
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message
 
 from bot.telegram.auth import ANONYMOUS_ADMIN_ID, StaffAuthorizer
+from bot.telegram.filters import InChats
 from bot.telegram.render import escape
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
@@ -171,9 +172,9 @@ async def sweep_forever(forwarder: RelayForwarder, *, interval: float = SWEEP_IN
 def create_router(staff_chat_id: int) -> Router:
     """A fresh router for the staff chat's relay (include it after the staff-card router)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.id == staff_chat_id)
+    router.message.filter(InChats([staff_chat_id]))
     router.message.register(on_operator_message, RelayTarget())
-    router.callback_query.filter(F.message.chat.id == staff_chat_id)
+    router.callback_query.filter(InChats([staff_chat_id]))
     router.callback_query.register(on_close, ActionFilter(ACTION_CLOSE))
     router.callback_query.register(on_to_request, ActionFilter(ACTION_TO_REQUEST))
     return router

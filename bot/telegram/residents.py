@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.types import CallbackQuery, Message, Update
 
 from bot.telegram.channel import TelegramChannel
+from bot.telegram.filters import PrivateChat
 from handlers.channel import DeliveryError
 from handlers.conversation import Conversation
 from handlers.messages import ChannelName, Contact, Incoming, Kind, Location, Photo, UserRef
@@ -20,8 +21,8 @@ def create_router() -> Router:
     """A fresh router per dispatcher: aiogram attaches a router to one parent only, and tests
     and the crash test build several dispatchers in one process."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private")
-    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.filter(PrivateChat())
+    router.callback_query.filter(PrivateChat())
     router.message.register(on_message)
     router.callback_query.register(on_callback)
     return router

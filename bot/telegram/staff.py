@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import AiogramError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
@@ -27,6 +27,7 @@ from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Messa
 from bot.telegram import relay
 from bot.telegram.auth import StaffAuthorizer
 from bot.telegram.channel import TelegramChannel
+from bot.telegram.filters import InChats
 from bot.telegram.render import (
     CAPTION_LIMIT,
     escape,
@@ -140,8 +141,8 @@ def create_router(chat_ids: Collection[int]) -> Router:
     """A fresh router for card buttons and staff commands in the given chats."""
     chats = frozenset(chat_ids)
     router = Router(name=__name__)
-    router.message.filter(F.chat.id.in_(chats))
-    router.callback_query.filter(F.message.chat.id.in_(chats))
+    router.message.filter(InChats(chats))
+    router.callback_query.filter(InChats(chats))
     router.message.register(on_find, Command("find"))
     router.message.register(on_request, Command("request"))
     router.message.register(on_prompt_answer, PromptAnswer())
@@ -154,7 +155,7 @@ def create_fallback_router(chat_ids: Collection[int]) -> Router:
     """Answers stale or malformed presses of our buttons in the staff chats, so no spinner is
     left turning; other routers' buttons (registered actions) pass on untouched."""
     router = Router(name=__name__ + ".fallback")
-    router.callback_query.filter(F.message.chat.id.in_(frozenset(chat_ids)))
+    router.callback_query.filter(InChats(chat_ids))
     router.callback_query.register(on_stale_button, StaleButton())
     return router
 

@@ -16,13 +16,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, Message
 
 from bot.telegram.auth import StaffAuthorizer
 from bot.telegram.channel import TelegramChannel
+from bot.telegram.filters import CommandText, PayloadPrefix
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
 from handlers.channel import DeliveryError
@@ -89,10 +90,13 @@ class StaffOnly(Filter):
 def create_router() -> Router:
     """A fresh router per dispatcher (put it before the residents' router)."""
     router = Router(name=__name__)
+    # Every resident's message passes this router: a plain text is turned away by one cheap
+    # check instead of three command parsers (measured: 4% of the bot's CPU under load).
+    router.message.filter(CommandText())
     router.message.register(on_stats, Command("stats"), StaffOnly())
     router.message.register(on_export, Command("export"), StaffOnly())
     router.message.register(on_outbox, Command("outbox"), StaffOnly())
-    router.callback_query.register(on_retry, F.data.startswith(f"v1:{OUTBOX_ACTION}"), StaffOnly())
+    router.callback_query.register(on_retry, PayloadPrefix(f"v1:{OUTBOX_ACTION}"), StaffOnly())
     return router
 
 
@@ -146,7 +150,7 @@ async def on_export(
         return
     user_id = message.from_user.id if message.from_user else None
     personal = user_id is not None and user_id in staff_stats.operator_ids
-    async with staff_stats.storage.transaction() as session:
+    async with staff_stats.storage.snapshot() as session:
         rows = await session.stats.export_requests(
             start=period.start, end=period.end, personal=personal
         )
@@ -168,7 +172,7 @@ async def outbox_report(staff_stats: StaffStats) -> Reply:
     """The queue's counts, the latest dead letters with retry buttons, the Viber bill."""
     now = staff_stats.clock.now()
     month = now.astimezone(staff_stats.clock.tz).strftime("%Y-%m")
-    async with staff_stats.storage.transaction() as session:
+    async with staff_stats.storage.snapshot() as session:
         counts = await session.outbox.counts()
         dead = await session.outbox.list(status=OutboxStatus.DEAD, limit=DEAD_SHOWN)
         bill = await session.stats.viber_bill(month)
