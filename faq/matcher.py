@@ -85,8 +85,9 @@ NGRAM_SIZES = (3, 4, 5)
 # Only the first words of a long message are matched: residents name the problem early, and a
 # 4096-character story would otherwise cost ~20 ms (40 words: under 10 ms).
 MAX_MESSAGE_WORDS = 40
-# Distinct message words whose vocabulary similarities are kept (LRU): residents' words are mostly
-# everyday ones, so most of a message is matched from the cache. Full, it holds about 6.5 MB.
+# Distinct message words whose n-gram terms and vocabulary similarities are kept (two LRU caches):
+# residents' words are mostly everyday ones, so most of a message is matched from the caches.
+# Full, they hold about 13 MB (measured with tracemalloc over random words).
 WORD_CACHE_SIZE = 10_000
 # Edit similarity (rapidfuzz ratio, 0-100) from which two words of at least FUZZY_MIN_LENGTH
 # letters count as the same word misspelt.
@@ -161,6 +162,8 @@ class Matcher:
         self._units = _NgramIndex([content_tokens(text) for text in units])
         self._profiles = _NgramIndex(profiles)
         self._vocabulary = _Vocabulary(profiles)
+        # A word's n-grams looked up in both indexes once, then reused (bounded LRU).
+        self._encoded = functools.lru_cache(maxsize=WORD_CACHE_SIZE)(self._encode_word)
         self._embedder = embedder
         self._unit_vectors: NDArray[np.float32] | None = None
         if embedder is not None:
@@ -171,6 +174,9 @@ class Matcher:
             len(units),
             embedder is not None,
         )
+
+    def _encode_word(self, word: str) -> tuple[_EncodedWord, _EncodedWord]:
+        return self._units.encode(word), self._profiles.encode(word)
 
     @classmethod
     def from_knowledge_base(
@@ -209,13 +215,13 @@ class Matcher:
         if not words:
             parts = {"nearest": zeros, "profile": zeros, "coverage": zeros}
             return parts if self._embedder is None else {**parts, "semantic": zeros}
-        grams = _ngrams(words)
+        encoded = [self._encoded(word) for word in words]
         nearest = np.zeros(count)
-        np.maximum.at(nearest, self._unit_owner, self._units.cosine(grams))
+        np.maximum.at(nearest, self._unit_owner, self._units.cosine([e[0] for e in encoded]))
         similarity = self._vocabulary.similarity(list(dict.fromkeys(words)))
         parts = {
             "nearest": nearest,
-            "profile": self._profiles.cosine(grams),
+            "profile": self._profiles.cosine([e[1] for e in encoded]),
             "coverage": self._vocabulary.coverage(similarity),
         }
         if self._embedder is None or self._unit_vectors is None:
@@ -275,6 +281,10 @@ def _word_ngrams(word: str) -> tuple[str, ...]:
     )
 
 
+# A word as one n-gram index sees it: the term ids of its grams, and the grams it does not know.
+_EncodedWord = tuple[NDArray[np.intp], tuple[str, ...]]
+
+
 class _NgramIndex:
     """Character n-gram TF-IDF over a fixed set of documents, kept as an inverted index."""
 
@@ -304,32 +314,38 @@ class _NgramIndex:
         self._start[1:] = np.cumsum([len(p) for p in postings])
         self._docs = np.array([d for p in postings for d, _ in p], dtype=np.intp)
         self._weights = np.array([w for p in postings for _, w in p], dtype=np.float64)
-        self._idf_list: list[float] = self._idf.tolist()  # Python floats: fast to index one by one
         self._count = total
 
-    def cosine(self, grams: Counter[str]) -> NDArray[np.float64]:
-        """Cosine similarity of a message's n-grams (:func:`_ngrams`) with every document."""
-        terms: list[int] = []
-        weights: list[float] = []
-        norm = 0.0
-        idf = self._idf_list
-        for gram, n in grams.items():
+    def encode(self, word: str) -> _EncodedWord:
+        """One word's n-grams as this index's term ids, and the grams it does not know."""
+        known: list[int] = []
+        unknown: list[str] = []
+        for gram in _word_ngrams(word):
             term = self._terms.get(gram)
-            weight = (1 + math.log(n)) * (self._unknown_idf if term is None else idf[term])
-            norm += weight * weight
-            if term is not None:
-                terms.append(term)
-                weights.append(weight)
-        if not terms:
+            if term is None:
+                unknown.append(gram)
+            else:
+                known.append(term)
+        return np.asarray(known, dtype=np.intp), tuple(unknown)
+
+    def cosine(self, words: Sequence[_EncodedWord]) -> NDArray[np.float64]:
+        """Cosine similarity of a message (its words, :meth:`encode`-d) with every document."""
+        found, counts = np.unique(np.concatenate([known for known, _ in words]), return_counts=True)
+        weights = (1 + np.log(counts)) * self._idf[found]
+        norm = float(weights @ weights)
+        # A gram that no document has still counts in the message's norm (see __init__).
+        missing = Counter(gram for _, unknown in words for gram in unknown)
+        for n in missing.values():
+            norm += ((1 + math.log(n)) * self._unknown_idf) ** 2
+        if found.size == 0:
             return np.zeros(self._count)
         # The postings of all the message's terms, gathered in one go: positions
         # start[t] .. start[t+1] of every term t, each posting scaled by that term's weight.
-        found = np.asarray(terms, dtype=np.intp)
         starts = self._start[found]
         lengths = self._start[found + 1] - starts
         ends = np.cumsum(lengths)
         where = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))
-        factors = np.repeat(np.asarray(weights) / math.sqrt(norm), lengths)
+        factors = np.repeat(weights / math.sqrt(norm), lengths)
         return np.bincount(
             self._docs[where], weights=self._weights[where] * factors, minlength=self._count
         ).astype(np.float64)
