@@ -176,6 +176,7 @@ class Target:
     watcher: ReplyWatcher
     runs: dict[str, list[LoadResult]] = field(default_factory=dict)
     cpu_shares: list[float] = field(default_factory=list)
+    rss_mb: float | None = None
     generator_shares: list[float] = field(default_factory=list)
 
     def add(self, name: str, result: LoadResult) -> None:
@@ -264,6 +265,7 @@ async def _max_run(target: Target, *, first_user: int) -> None:
         )
     cpu_after, wall = cpu_seconds(target.process.pid), time.monotonic() - wall_before
     target.add("max", most)
+    target.rss_mb = rss_mb(target.process.pid)
     target.generator_shares.append((_own_cpu() - own_before) / wall)
     if cpu_before is not None and cpu_after is not None:
         target.cpu_shares.append((cpu_after - cpu_before) / wall)
@@ -275,7 +277,7 @@ def _summary(target: Target) -> dict[str, Any]:
         "runs": {name: [run.summary() for run in runs] for name, runs in target.runs.items()},
         "bot_cpu_share_at_max": [round(share, 2) for share in target.cpu_shares],
         "generator_cpu_share_at_max": [round(share, 2) for share in target.generator_shares],
-        "bot_rss_mb": rss_mb(target.process.pid),
+        "bot_rss_mb_after_max": target.rss_mb,
         "messages_sent": sum(
             1 for call in target.fake.calls if call.method == "sendMessage" and call.ok
         ),

@@ -105,7 +105,9 @@ def get_routers(*extra: Router) -> list[Router]:
 
 
 def create_dispatcher(routers: list[Router], **workflow_data: Any) -> Dispatcher:
-    dispatcher = Dispatcher(**workflow_data)
+    # Conversation state lives in our storage (handlers.conversation), not in aiogram's FSM:
+    # without it no FSM context is built for every update.
+    dispatcher = Dispatcher(disable_fsm=True, **workflow_data)
     dispatcher.include_routers(*routers)
     return dispatcher
 

@@ -44,6 +44,11 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+# The WAL is copied back into the database file (a checkpoint, with an fsync) after this many
+# commits, in a worker thread: SQLite's own automatic checkpoint would run inside a commit, on
+# the event loop, and stall every conversation for as long as the disk takes.
+CHECKPOINT_EVERY = 500
+
 # Waiting for another process's write lock: first pause, and the longest pause between tries.
 _BUSY_FIRST_PAUSE = 0.002
 _BUSY_MAX_PAUSE = 0.1
@@ -70,6 +75,9 @@ class SqliteStorage:
         self._busy_timeout = busy_timeout_ms / 1000
         self._reader: aiosqlite.Connection | None = None
         self._reader_lock = asyncio.Lock()
+        self._commits = 0
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._checkpointer: sqlite3.Connection | None = None
         self.path = path
 
     @classmethod
@@ -81,6 +89,7 @@ class SqliteStorage:
             # journal_mode needs a lock for a moment when the file is new: waited for politely.
             await storage._retry_busy(lambda: connection.raw.execute("PRAGMA journal_mode = WAL"))
             connection.raw.execute("PRAGMA synchronous = NORMAL")
+            connection.raw.execute("PRAGMA wal_autocheckpoint = 0")  # see CHECKPOINT_EVERY
             connection.raw.execute("PRAGMA foreign_keys = ON")
             await storage.migrate()
         except BaseException:
@@ -159,6 +168,27 @@ class SqliteStorage:
                 if _is_busy(error):
                     raise StorageBusy("the database is locked by another process") from error
                 raise StorageError(str(error)) from error
+            self._commits += 1
+            if self._commits >= CHECKPOINT_EVERY and self._checkpoint_task is None:
+                self._commits = 0
+                self._checkpoint_task = asyncio.create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        """A passive checkpoint in a worker thread: it copies what no reader still needs and
+        never waits for (or blocks) the writer."""
+        try:
+            await asyncio.to_thread(self._checkpoint_now)
+        except sqlite3.Error as error:
+            logger.warning("WAL checkpoint failed: %s", error)
+        finally:
+            self._checkpoint_task = None
+
+    def _checkpoint_now(self) -> None:
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False
+            )
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[SqliteStoreSession]:
@@ -195,6 +225,11 @@ class SqliteStorage:
             self._db.raw.execute("ROLLBACK")
 
     async def close(self) -> None:
+        if self._checkpoint_task is not None:
+            await self._checkpoint_task
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         async with self._reader_lock:
             if self._reader is not None:
                 await self._reader.close()

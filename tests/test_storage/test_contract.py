@@ -270,3 +270,32 @@ async def test_another_process_lock_is_waited_for_without_stalling_the_loop(
     finally:
         blocker.close()
         await store.close()
+
+
+async def test_the_wal_is_checkpointed_off_the_event_loop(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage.sqlite import database  # noqa: PLC0415
+
+    monkeypatch.setattr(database, "CHECKPOINT_EVERY", 4)
+    path = tmp_path / "wal.sqlite3"
+    store = await SqliteStorage.open(path)
+    try:
+        assert store._db.raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        size = path.stat().st_size
+        for batch in range(3):  # under CHECKPOINT_EVERY: everything stays in the WAL
+            async with store.transaction() as session:
+                for i in range(300):
+                    user = UserRef(ChannelName.TELEGRAM, f"{batch}-{i}")
+                    await session.residents.touch(user, now=clock.now())
+        await asyncio.sleep(0.05)
+        assert path.stat().st_size == size
+        async with store.transaction() as session:  # the fourth commit starts a checkpoint
+            await session.residents.touch(ALICE, now=clock.now())
+        for _ in range(200):
+            if store._checkpoint_task is None:
+                break
+            await asyncio.sleep(0.01)
+        assert path.stat().st_size > size
+    finally:
+        await store.close()
