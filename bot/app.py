@@ -9,10 +9,14 @@ import logging
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 
 from bot.console import ConsoleChannel, run_console
 from bot.notifier import (
@@ -267,7 +271,7 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             channels[ChannelName.VIBER] = viber_channel
             wire_viber(app, core, settings, viber_channel)
         if app.router.routes():
-            runner = web.AppRunner(app)
+            runner = web.AppRunner(app, access_log_class=RefusedRequestsLog)
             await runner.setup()
             site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
             await site.start()
@@ -331,6 +335,19 @@ def wire_viber(app: web.Application, core: Core, settings: Settings, channel: Vi
         welcome=welcome,
         path=VIBER_WEBHOOK_PATH,
     )
+
+
+class RefusedRequestsLog(AccessLogger):
+    """The webhook server's access log, for refused requests only (status 400 and up).
+
+    Every accepted update would otherwise add a line that says nothing ("POST /telegram 200"
+    from the platform's address), 300 a second after a strike; a refused one (bad secret or
+    signature, malformed body) is worth seeing.
+    """
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        if response.status >= HTTPStatus.BAD_REQUEST:
+            super().log(request, response, time)
 
 
 def freeze_startup_objects() -> None:
