@@ -26,13 +26,14 @@ callers run it inline; with an embedder they should run it in a thread.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,6 +59,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 # --- decision thresholds (tuned on faq/eval/queries.yaml with python -m bench.faq_bench) --------
 # Below this best score nothing fits: the bot says it does not know and offers the menu/operator.
@@ -85,10 +89,9 @@ NGRAM_SIZES = (3, 4, 5)
 # Only the first words of a long message are matched: residents name the problem early, and a
 # 4096-character story would otherwise cost ~20 ms (40 words: under 10 ms).
 MAX_MESSAGE_WORDS = 40
-# Distinct message words whose n-gram terms and vocabulary similarities are kept (two LRU caches):
-# residents' words are mostly everyday ones, so most of a message is matched from the caches.
-# Full, they hold about 13 MB (measured with tracemalloc over random words).
-WORD_CACHE_SIZE = 10_000
+# Distinct message words whose features are kept (LRU): residents' words are mostly everyday ones,
+# so most of a message is matched from the cache. About 5 KB a word (tracemalloc): 20 MB full.
+WORD_CACHE_SIZE = 4_000
 # Edit similarity (rapidfuzz ratio, 0-100) from which two words of at least FUZZY_MIN_LENGTH
 # letters count as the same word misspelt.
 FUZZY_RATIO = 80.0
@@ -159,11 +162,14 @@ class Matcher:
             owners.extend([index] * len(texts))
             profiles.append([token for text in texts for token in content_tokens(text)])
         self._unit_owner = np.asarray(owners, dtype=np.intp)
+        # Units are listed entry by entry: where each entry's run of units starts.
+        self._unit_starts = np.flatnonzero(np.r_[True, np.diff(self._unit_owner) != 0])
         self._units = _NgramIndex([content_tokens(text) for text in units])
         self._profiles = _NgramIndex(profiles)
         self._vocabulary = _Vocabulary(profiles)
-        # A word's n-grams looked up in both indexes once, then reused (bounded LRU).
-        self._encoded = functools.lru_cache(maxsize=WORD_CACHE_SIZE)(self._encode_word)
+        # Everything about one word that does not depend on the rest of the message, worked
+        # out once and reused (bounded: a flood of random words cannot grow memory).
+        self._words: _LruCache[str, _WordFeatures] = _LruCache(WORD_CACHE_SIZE)
         self._embedder = embedder
         self._unit_vectors: NDArray[np.float32] | None = None
         if embedder is not None:
@@ -175,8 +181,23 @@ class Matcher:
             embedder is not None,
         )
 
-    def _encode_word(self, word: str) -> tuple[_EncodedWord, _EncodedWord]:
-        return self._units.encode(word), self._profiles.encode(word)
+    def _features(self, words: Sequence[str]) -> dict[str, _WordFeatures]:
+        """Each distinct word's features, from the cache or worked out together."""
+        known: dict[str, _WordFeatures] = {}
+        missing: list[str] = []
+        for word in dict.fromkeys(words):
+            cached = self._words.get(word)
+            if cached is None:
+                missing.append(word)
+            else:
+                known[word] = cached
+        if missing:
+            coverage = self._vocabulary.words(missing)
+            for word, covered in zip(missing, coverage, strict=True):
+                features = _WordFeatures(self._units.word(word), self._profiles.word(word), covered)
+                self._words.put(word, features)
+                known[word] = features
+        return known
 
     @classmethod
     def from_knowledge_base(
@@ -215,14 +236,14 @@ class Matcher:
         if not words:
             parts = {"nearest": zeros, "profile": zeros, "coverage": zeros}
             return parts if self._embedder is None else {**parts, "semantic": zeros}
-        encoded = [self._encoded(word) for word in words]
-        nearest = np.zeros(count)
-        np.maximum.at(nearest, self._unit_owner, self._units.cosine([e[0] for e in encoded]))
-        similarity = self._vocabulary.similarity(list(dict.fromkeys(words)))
+        features = self._features(words)
+        every = [features[word] for word in words]  # a word said twice counts twice here ...
+        per_unit = self._units.cosine([f.units for f in every])
         parts = {
-            "nearest": nearest,
-            "profile": self._profiles.cosine([e[1] for e in encoded]),
-            "coverage": self._vocabulary.coverage(similarity),
+            "nearest": np.maximum.reduceat(per_unit, self._unit_starts),
+            "profile": self._profiles.cosine([f.profiles for f in every]),
+            # ... and once here (features keeps the message's distinct words, in order).
+            "coverage": self._vocabulary.coverage([f.coverage for f in features.values()]),
         }
         if self._embedder is None or self._unit_vectors is None:
             return parts
@@ -281,8 +302,68 @@ def _word_ngrams(word: str) -> tuple[str, ...]:
     )
 
 
-# A word as one n-gram index sees it: the term ids of its grams, and the grams it does not know.
-_EncodedWord = tuple[NDArray[np.intp], tuple[str, ...]]
+@dataclass(frozen=True, slots=True)
+class _IndexWord:
+    """One word as an n-gram index sees it.
+
+    ``terms``: the index's term ids of the word's grams (a gram twice, twice); ``unknown``: the
+    grams no document has; ``docs``/``sums``: for each document the word touches, the sum over
+    its grams of idf times the document's normalized weight; ``square``: the word's share of
+    the message's squared norm.
+    """
+
+    terms: tuple[int, ...]
+    unknown: tuple[str, ...]
+    docs: NDArray[np.int32]
+    sums: NDArray[np.float64]
+    square: float
+
+
+class _LruCache(Generic[K, V]):
+    """A bounded least-recently-used map.
+
+    Hand-written because ``functools.lru_cache`` wraps a function of one key and cannot say
+    which keys it lacks, while the matcher works out all of a message's new words in one batch.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()  # the matcher may be used from several threads
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True, slots=True)
+class _CoverageWord:
+    """One word for coverage: its weight, and how well each entry explains it (0 to 1)."""
+
+    weight: float
+    per_entry: NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class _WordFeatures:
+    """Everything about one word that does not depend on the rest of the message."""
+
+    units: _IndexWord
+    profiles: _IndexWord
+    coverage: _CoverageWord
 
 
 class _NgramIndex:
@@ -316,8 +397,8 @@ class _NgramIndex:
         self._weights = np.array([w for p in postings for _, w in p], dtype=np.float64)
         self._count = total
 
-    def encode(self, word: str) -> _EncodedWord:
-        """One word's n-grams as this index's term ids, and the grams it does not know."""
+    def word(self, word: str) -> _IndexWord:
+        """What one word adds to a message's cosine, worked out once (see :meth:`cosine`)."""
         known: list[int] = []
         unknown: list[str] = []
         for gram in _word_ngrams(word):
@@ -326,29 +407,57 @@ class _NgramIndex:
                 unknown.append(gram)
             else:
                 known.append(term)
-        return np.asarray(known, dtype=np.intp), tuple(unknown)
+        square = len(unknown) * self._unknown_idf**2
+        if not known:
+            empty = np.zeros(0)
+            return _IndexWord((), tuple(unknown), empty.astype(np.int32), empty, square)
+        terms = np.asarray(known, dtype=np.intp)
+        idf = self._idf[terms]
+        docs, weights = self._postings(terms, idf)
+        present, where = np.unique(docs, return_inverse=True)
+        sums = np.bincount(where, weights=weights).astype(np.float64)
+        square += float(idf @ idf)
+        return _IndexWord(tuple(known), tuple(unknown), present.astype(np.int32), sums, square)
 
-    def cosine(self, words: Sequence[_EncodedWord]) -> NDArray[np.float64]:
-        """Cosine similarity of a message (its words, :meth:`encode`-d) with every document."""
-        found, counts = np.unique(np.concatenate([known for known, _ in words]), return_counts=True)
-        weights = (1 + np.log(counts)) * self._idf[found]
-        norm = float(weights @ weights)
-        # A gram that no document has still counts in the message's norm (see __init__).
-        missing = Counter(gram for _, unknown in words for gram in unknown)
-        for n in missing.values():
-            norm += ((1 + math.log(n)) * self._unknown_idf) ** 2
-        if found.size == 0:
-            return np.zeros(self._count)
-        # The postings of all the message's terms, gathered in one go: positions
-        # start[t] .. start[t+1] of every term t, each posting scaled by that term's weight.
-        starts = self._start[found]
-        lengths = self._start[found + 1] - starts
+    def _postings(
+        self, terms: NDArray[np.intp], factors: NDArray[np.float64]
+    ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        """All postings of ``terms`` in one gather: documents, and weights times each term's
+        factor (positions start[t] .. start[t+1] of every term t)."""
+        starts = self._start[terms]
+        lengths = self._start[terms + 1] - starts
         ends = np.cumsum(lengths)
         where = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))
-        factors = np.repeat(weights / math.sqrt(norm), lengths)
-        return np.bincount(
-            self._docs[where], weights=self._weights[where] * factors, minlength=self._count
-        ).astype(np.float64)
+        return self._docs[where], self._weights[where] * np.repeat(factors, lengths)
+
+    def cosine(self, words: Sequence[_IndexWord]) -> NDArray[np.float64]:
+        """Cosine similarity of a message (its words, each from :meth:`word`) with every
+        document, TF-IDF weighted with sublinear term frequency.
+
+        Exactly the textbook sum, taken word by word: a message term t seen n times weighs
+        (1 + ln n)·idf(t). The words' cached sums count it n·idf(t), so the few terms seen
+        more than once are corrected afterwards, in the sums and in the message's norm.
+        """
+        if not any(w.terms for w in words):
+            return np.zeros(self._count)
+        totals = np.bincount(
+            np.concatenate([w.docs for w in words]),
+            weights=np.concatenate([w.sums for w in words]),
+            minlength=self._count,
+        )
+        square = sum(w.square for w in words)
+        repeated = [(t, n) for t, n in Counter(t for w in words for t in w.terms).items() if n > 1]
+        if repeated:
+            terms = np.asarray([t for t, _ in repeated], dtype=np.intp)
+            counts = np.asarray([n for _, n in repeated], dtype=np.float64)
+            idf = self._idf[terms]
+            square += float((((1 + np.log(counts)) ** 2 - counts) * idf * idf).sum())
+            docs, weights = self._postings(terms, (1 + np.log(counts) - counts) * idf)
+            totals += np.bincount(docs, weights=weights, minlength=self._count)
+        for n in Counter(g for w in words for g in w.unknown).values():
+            if n > 1:
+                square += ((1 + math.log(n)) ** 2 - n) * self._unknown_idf**2
+        return np.asarray(totals / math.sqrt(square), dtype=np.float64)
 
 
 class _Vocabulary:
@@ -368,31 +477,24 @@ class _Vocabulary:
         self._idf = np.log(1 + total / np.maximum(frequency, 1))
         self._unknown_idf = UNKNOWN_WORD_WEIGHT * math.log(1 + total)
         self._count = total
-        # Bounded, so a flood of random words cannot grow memory (a few MB at most).
-        self._row = functools.lru_cache(maxsize=WORD_CACHE_SIZE)(self._compute_row)
 
-    def similarity(self, words: Sequence[str]) -> NDArray[np.float64]:
-        """How much each message word (rows) is each vocabulary word (columns), in [0, 1]."""
-        matrix = np.zeros((len(words), len(self._words)))
-        for row, word in enumerate(words):
-            columns, values = self._row(word)
-            matrix[row, columns] = values
-        return matrix
+    def words(self, words: Sequence[str]) -> list[_CoverageWord]:
+        """How well each entry explains each word, and how much each word weighs.
 
-    def _compute_row(self, word: str) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-        """One message word against the whole vocabulary, kept sparse (few words resemble it).
-
-        Cached per word (see ``__init__``): residents reuse the same words, and comparing one
-        with the whole vocabulary is the matcher's costliest step (two rapidfuzz passes).
+        A word weighs as much as the rarest vocabulary word it resembles best; a word no entry
+        knows weighs as much as the rarest word of all (that is what rejects off-topic text).
+        All the words are compared with the vocabulary at once: one rapidfuzz call per scorer
+        is several times cheaper than one per word.
         """
         # Scores under the cut-offs count as 0, as they do below; rapidfuzz skips them faster.
         ratio = process.cdist(
-            [word], self._words, scorer=fuzz.ratio, dtype=np.float32, score_cutoff=FUZZY_RATIO
-        )[0]
+            words, self._words, scorer=fuzz.ratio, dtype=np.float32, score_cutoff=FUZZY_RATIO
+        )
         prefix = process.cdist(
-            [word], self._words, scorer=Prefix.similarity, dtype=np.int32, score_cutoff=3
-        )[0]
-        shorter = np.minimum(len(word), self._lengths)
+            words, self._words, scorer=Prefix.similarity, dtype=np.int32, score_cutoff=3
+        )
+        lengths = np.array([len(w) for w in words], dtype=np.intp)[:, None]
+        shorter = np.minimum(lengths, self._lengths[None, :])
         # Inflections share a stem: "укриття/укриттях", "довідка/довідку", "вода/воду"; short
         # words get less slack, or "привіт" would pass for "привезти".
         slack = np.where(shorter >= 7, 2, 1)
@@ -401,23 +503,19 @@ class _Vocabulary:
         result = np.where(misspelt, FUZZY_CREDIT * ratio / 100.0, 0.0)
         result = np.where(inflected, np.maximum(result, PREFIX_CREDIT), result)
         result = np.where(ratio >= 100.0, 1.0, result)
-        columns = np.flatnonzero(result)
-        return columns, np.asarray(result[columns], dtype=np.float64)
+        found: list[_CoverageWord] = []
+        for row in result:
+            columns = np.flatnonzero(row)
+            if columns.size == 0:
+                found.append(_CoverageWord(self._unknown_idf, np.zeros(self._count)))
+                continue
+            values = row[columns]
+            weight = float(self._idf[columns[values >= values.max()]].max())
+            per_entry = (values[:, None] * self._owners[columns]).max(axis=0)
+            found.append(_CoverageWord(weight, np.asarray(per_entry, dtype=np.float64)))
+        return found
 
-    def coverage(self, similarity: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Share of the message's words (weighted by rarity) that each entry's words explain."""
-        columns = np.flatnonzero(similarity.max(axis=0) > 0)
-        if columns.size == 0:
-            return np.zeros(self._count)
-        similarity = similarity[:, columns]
-        owners = self._owners[columns]
-        # A message word weighs as much as the rarest vocabulary word it resembles best;
-        # a word no entry knows weighs as much as the rarest word of all.
-        best = similarity.max(axis=1)
-        weights = np.full(len(similarity), self._unknown_idf)
-        for row in np.flatnonzero(best > 0):
-            candidates = similarity[row] >= best[row]
-            weights[row] = float(self._idf[columns[candidates]].max())
-        # per_entry[w, e]: how well entry e explains message word w.
-        per_entry = (similarity[:, :, None] * owners[None, :, :]).max(axis=1)
-        return np.asarray(weights @ per_entry / weights.sum(), dtype=np.float64)
+    def coverage(self, words: Sequence[_CoverageWord]) -> NDArray[np.float64]:
+        """Share of the message's distinct words (weighted by rarity) each entry explains."""
+        weights = np.asarray([w.weight for w in words])
+        return np.asarray(weights @ np.stack([w.per_entry for w in words]) / weights.sum())
