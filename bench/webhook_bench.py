@@ -235,28 +235,22 @@ async def _measure(workdir: Path) -> list[Target]:
             shift = round_number % len(targets)
             order = targets[shift:] + targets[:shift]
             for target in order:
-                with quiet_collector():
-                    result = await fixed_rate(
-                        target.poster,
-                        target.watcher,
-                        rate=RATE,
-                        duration=RATE_SECONDS,
-                        first_user=next(users),
-                    )
-                target.add("rate", result)
+                await _rate_run(target, "rate", RATE, RATE_SECONDS, first_user=next(users))
             for target in order:
                 await _max_run(target, first_user=next(users))
         for target in targets:
-            with quiet_collector():
-                low = await fixed_rate(
-                    target.poster,
-                    target.watcher,
-                    rate=LOW_RATE,
-                    duration=LOW_SECONDS,
-                    first_user=next(users),
-                )
-            target.add("low", low)
+            await _rate_run(target, "low", LOW_RATE, LOW_SECONDS, first_user=next(users))
     return targets
+
+
+async def _rate_run(
+    target: Target, name: str, rate: float, seconds: float, *, first_user: int
+) -> None:
+    with quiet_collector():
+        result = await fixed_rate(
+            target.poster, target.watcher, rate=rate, duration=seconds, first_user=first_user
+        )
+    target.add(name, result)
 
 
 async def _max_run(target: Target, *, first_user: int) -> None:
