@@ -1,4 +1,5 @@
-"""Persistence behind small interfaces; SQLite (aiosqlite, WAL, numbered migrations) by default."""
+"""Persistence behind small interfaces; SQLite by default (WAL, numbered migrations; inline
+writes, threaded long reads: see ``storage.sqlite.connection``)."""
 
 from storage.base import (
     ConversationState,
