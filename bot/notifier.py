@@ -173,6 +173,7 @@ def create_notifier(
             digest_time=settings.digest_time,
             labels=stats_labels(texts, requests),
         ),
+        clock=clock,
     )
     scheduler = NotificationScheduler(jobs) if with_scheduler else None
     return Notifier(worker, jobs, scheduler, limiter, closers)

@@ -16,12 +16,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC
+from datetime import UTC, timedelta
 
 # APScheduler 3.x ships no type information.
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
+from domain.clock import Clock
 from notifications.deadlines import DeadlineWatch
 from notifications.digest import DigestJob
 from notifications.followups import FollowupService
@@ -30,6 +31,12 @@ from storage.base import Storage
 __all__ = ["NotificationJobs", "NotificationScheduler"]
 
 logger = logging.getLogger(__name__)
+
+# Keys of processed deliveries are kept this long: Telegram gives up redelivering an update after
+# 24 hours and Viber retries for minutes, so a week is ample; without pruning the table would
+# gain a row for every message forever.
+KEEP_UPDATE_KEYS = timedelta(days=7)
+PRUNE_CHUNK = 2000
 
 
 class NotificationJobs:
@@ -42,12 +49,14 @@ class NotificationJobs:
         followups: FollowupService | None = None,
         deadlines: DeadlineWatch | None = None,
         digest: DigestJob | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.storage = storage
         self.followups = followups
         self.deadlines = deadlines
         self.digest = digest
-        self.ticks: dict[str, int] = {"followups": 0, "deadlines": 0, "digest": 0}
+        self.clock = clock
+        self.ticks: dict[str, int] = {"followups": 0, "deadlines": 0, "digest": 0, "prune": 0}
 
     async def followups_tick(self) -> int:
         """Ask, remind, and reopen unexplained "Ні" answers; returns how much was done."""
@@ -76,11 +85,31 @@ class NotificationJobs:
             return False
         return await self.digest.tick()
 
+    async def prune_tick(self) -> int:
+        """Forget processed-update keys older than ``KEEP_UPDATE_KEYS``, a chunk per short
+        transaction, so a backlog of millions never holds up residents' messages."""
+        self.ticks["prune"] += 1
+        if self.clock is None:
+            return 0
+        before = self.clock.now() - KEEP_UPDATE_KEYS
+        pruned = 0
+        while True:
+            async with self.storage.transaction() as session:
+                count = await session.updates.prune(before=before, limit=PRUNE_CHUNK)
+            pruned += count
+            if count < PRUNE_CHUNK:
+                break
+            await asyncio.sleep(0)  # let waiting messages in between chunks
+        if pruned:
+            logger.info("forgot %d processed update keys", pruned)
+        return pruned
+
     async def run_all(self) -> None:
         """Every tick once (tests, tools)."""
         await self.followups_tick()
         await self.deadlines_tick()
         await self.digest_tick()
+        await self.prune_tick()
 
 
 class NotificationScheduler:
@@ -92,10 +121,12 @@ class NotificationScheduler:
         *,
         tick_seconds: float = 5.0,
         digest_seconds: float = 60.0,
+        prune_seconds: float = 3600.0,
     ) -> None:
         self.jobs = jobs
         self.tick_seconds = tick_seconds
         self.digest_seconds = digest_seconds
+        self.prune_seconds = prune_seconds
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Future[None]] = set()
 
@@ -115,6 +146,12 @@ class NotificationScheduler:
             self._guarded("deadlines", self.jobs.deadlines_tick),
             IntervalTrigger(seconds=self.tick_seconds),
             id="deadlines",
+            **every,
+        )
+        scheduler.add_job(
+            self._guarded("prune", self.jobs.prune_tick),
+            IntervalTrigger(seconds=self.prune_seconds),
+            id="prune",
             **every,
         )
         scheduler.add_job(

@@ -86,7 +86,9 @@ class UpdateStore(Protocol):
         """Record ``key``; return False when it was already recorded."""
         ...
 
-    async def prune(self, *, before: datetime) -> int: ...
+    async def prune(self, *, before: datetime, limit: int | None = None) -> int:
+        """Forget keys recorded before ``before`` (at most ``limit`` of them); return how many."""
+        ...
 
 
 class StoreSession(Protocol):

@@ -143,8 +143,10 @@ class SqliteUpdateStore:
         )
         return cursor.rowcount == 1
 
-    async def prune(self, *, before: datetime) -> int:
+    async def prune(self, *, before: datetime, limit: int | None = None) -> int:
         cursor = await self._db.execute(
-            "DELETE FROM processed_updates WHERE processed_at < ?", (to_db_time(before),)
+            "DELETE FROM processed_updates WHERE rowid IN (SELECT rowid FROM processed_updates"
+            " WHERE processed_at < ? ORDER BY processed_at LIMIT ?)",
+            (to_db_time(before), -1 if limit is None else limit),
         )
         return cursor.rowcount

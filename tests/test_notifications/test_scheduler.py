@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import pytest
+
 from domain.clock import ManualClock
 from domain.requests import Status
 from notifications.followups import FollowupService, FollowupSettings
@@ -95,3 +97,34 @@ async def test_shutdown_waits_for_a_tick_in_progress_instead_of_cancelling_it(
     assert finished == [True]
     async with storage.transaction() as session:
         assert (await session.outbox.counts())[OutboxStatus.PENDING] == 0
+
+
+async def test_old_update_keys_are_pruned_in_chunks_by_the_scheduler(
+    storage: SqliteStorage, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from notifications import scheduler as module  # noqa: PLC0415
+
+    monkeypatch.setattr(module, "PRUNE_CHUNK", 7)
+    async with storage.transaction() as session:
+        for i in range(30):
+            await session.updates.remember(f"tg:{i}", now=clock.now())
+    clock.advance(module.KEEP_UPDATE_KEYS - timedelta(hours=1))
+    async with storage.transaction() as session:
+        await session.updates.remember("tg:recent", now=clock.now())
+    clock.advance(timedelta(hours=2))  # the first 30 are now older than KEEP_UPDATE_KEYS
+    jobs = NotificationJobs(storage, clock=clock)
+    scheduler = NotificationScheduler(jobs, tick_seconds=60, digest_seconds=60, prune_seconds=0.05)
+    scheduler.start()
+    try:
+
+        async def pruned() -> bool:
+            async with storage.transaction() as session:
+                return not await session.updates.seen("tg:29")
+
+        await wait_until(pruned)
+    finally:
+        await scheduler.shutdown()
+    async with storage.transaction() as session:
+        assert not await session.updates.seen("tg:0")
+        assert await session.updates.seen("tg:recent")  # younger than a week: a redelivery
+    assert await jobs.prune_tick() == 0  # nothing more to do

@@ -100,6 +100,24 @@ async def test_update_keys_are_remembered_once(store: Storage, clock: ManualCloc
         assert not await session.updates.seen("tg:1")
 
 
+async def test_update_keys_are_pruned_oldest_first_up_to_a_limit(
+    store: Storage, clock: ManualClock
+) -> None:
+    async with store.transaction() as session:
+        for i in range(5):
+            await session.updates.remember(f"tg:{i}", now=clock.now())
+            clock.advance(1)
+        await session.updates.remember("tg:new", now=clock.now() + timedelta(days=1))
+    later = clock.now() + timedelta(hours=1)
+    async with store.transaction() as session:
+        assert await session.updates.prune(before=later, limit=2) == 2
+        assert not await session.updates.seen("tg:0")
+        assert not await session.updates.seen("tg:1")
+        assert await session.updates.seen("tg:2")
+        assert await session.updates.prune(before=later) == 3
+        assert await session.updates.seen("tg:new")
+
+
 async def test_a_failed_transaction_leaves_nothing(store: Storage, clock: ManualClock) -> None:
     with pytest.raises(RuntimeError):
         async with store.transaction() as session:
