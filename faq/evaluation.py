@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_QUERIES = Path(__file__).resolve().parent / "eval" / "queries.yaml"
 
-Kind = Literal["plain", "russian", "mixed", "typo", "paraphrase", "out_of_scope"]
+Kind = Literal["plain", "russian", "mixed", "typo", "paraphrase", "english", "out_of_scope"]
 
 
 class SupportsMatch(Protocol):
