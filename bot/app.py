@@ -31,12 +31,15 @@ from bot.settings import Settings
 from bot.viber import ViberChannel, ViberClient, setup_viber
 from domain.clock import Clock, SystemClock
 from domain.identity import ChannelName, UserRef
+from faq.crisis import load_crisis
 from faq.knowledge import load_knowledge_base
 from faq.matcher import Matcher
+from faq.offtopic import load_offtopic
 from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
 from handlers.channel import Channel, DeliveryError
 from handlers.consult import ConsultFeature, ShelterSource
 from handlers.conversation import Conversation, Preparer
+from handlers.crisis import CrisisFeature
 from handlers.followup import FollowupFeature
 from handlers.menu import MenuFeature
 from handlers.messages import Incoming, Kind, Reply
@@ -81,7 +84,7 @@ class Core:
 def build_consult(settings: Settings) -> ConsultFeature:
     """The knowledge base, its matcher and the shelter list (the city's file or the sample)."""
     knowledge = load_knowledge_base()
-    matcher = Matcher.from_knowledge_base(knowledge)
+    matcher = Matcher.from_knowledge_base(knowledge, offtopic=load_offtopic())
     csv_path = settings.shelters_csv or SAMPLE_SHELTERS_CSV
     shelters = ShelterSource(load_shelters(csv_path), is_sample=settings.shelters_csv is None)
     return ConsultFeature(knowledge, matcher, shelters)
@@ -108,6 +111,11 @@ def build_features(
         requests = build_request_service(
             settings, texts=Texts.load(), clock=SystemClock(settings.tz)
         )
+    # First of all: a person in danger gets the emergency numbers before anything else.
+    crisis_content, detector = load_crisis()
+    features.append(
+        CrisisFeature(crisis_content, detector, alert=relay.alert if relay is not None else None)
+    )
     consult = build_consult(settings)
     features.append(consult)
     preparers.append(consult.prepare)

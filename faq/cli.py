@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from faq.crisis import load_crisis
 from faq.errors import ContentError
 from faq.knowledge import CITY_TZ, KnowledgeBase, load_knowledge_base
 from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
@@ -151,7 +152,9 @@ def _matcher(knowledge: KnowledgeBase, semantic: bool = False) -> Matcher:
         from faq.semantic import load_e5_embedder  # noqa: PLC0415 - see above
 
         embedder = load_e5_embedder()
-    return Matcher.from_knowledge_base(knowledge, embedder=embedder)
+    from faq.offtopic import load_offtopic  # noqa: PLC0415 - see above
+
+    return Matcher.from_knowledge_base(knowledge, embedder=embedder, offtopic=load_offtopic())
 
 
 def _search(args: argparse.Namespace, out: TextIO) -> int:
@@ -222,6 +225,16 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             summary.append(
                 f"note: {len(stale)} entries not reviewed for half a year: {', '.join(stale)}"
             )
+    try:
+        crisis, detector = load_crisis()
+    except ContentError as exc:
+        print(f"crisis answers are not valid:\n{exc}", file=err)
+        failed = True
+    else:
+        summary.append(
+            f"OK: {len(crisis.categories)} crisis categories, {len(crisis.hotlines)} numbers "
+            f"({', '.join(detector.categories)})"
+        )
     shelters_path = args.shelters or SAMPLE_SHELTERS_CSV
     try:
         shelters = load_shelters(shelters_path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["STOP_WORDS", "content_tokens", "fold", "tokens"]
+__all__ = ["STOP_WORDS", "content_tokens", "fold", "fold_pattern", "tokens"]
 
 # Letters that differ between Ukrainian and Russian, or that people confuse while typing.
 _FOLD = str.maketrans(
@@ -58,6 +58,8 @@ _HOMOGLYPHS = str.maketrans(
 _WORD = re.compile(r"[^\W_]+")
 _CYRILLIC = re.compile(r"[а-яёіїєґ]")
 _REPEATS = re.compile(r"(\w)\1+")
+# A doubled letter in a regular expression, but not an escape followed by its letter ("\\bb").
+_LETTER_REPEATS = re.compile(r"(?<!\\)([^\W\d_])\1+")
 
 # Function words, small talk and the city's own name, in Ukrainian and Russian (folded below).
 # They appear in almost every message and would otherwise make "яка погода завтра" look similar
@@ -76,6 +78,11 @@ _STOP_WORDS_RAW = """
     ти тобі тебе тобою твій твоя твоє ты тебя тобой твой твоя собою себе собой скільки сколько
     чому почему навіщо зачем рік року років роки лет год года щось якось якийсь какой-то
     кривий кривого кривому кривім ріг рогу розі кривой кривого кривом рог роге
+    a an the is are am was were be been do does did i me my we our you your he she it they them
+    his her its their this that these those of to in on at for from with by about into can could
+    would should will shall may might must what which who whom whose when where why how there
+    here please hi hello thanks thank any some have has had get got not no yes and or but if so
+    just also too very need want tell know kryvyi rih
 """
 
 
@@ -96,6 +103,16 @@ def _collapse(word: str) -> str:
 def fold(text: str) -> str:
     """Lowercase, fold look-alike letters and spellings; keep words separated by single spaces."""
     return " ".join(_collapse(word) for word in _words(text))
+
+
+def fold_pattern(pattern: str) -> str:
+    """A regular expression written in ordinary spelling, folded like :func:`fold` folds text.
+
+    Only letters change (case, the Ukrainian/Russian look-alikes, doubled letters), so the
+    expression's syntax survives; Latin homoglyphs are left alone, or ``\\b`` would turn Cyrillic.
+    """
+    folded = unicodedata.normalize("NFKC", pattern).casefold().translate(_FOLD)
+    return _LETTER_REPEATS.sub(r"\1", folded)
 
 
 def tokens(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from domain.clock import Clock
 from domain.identity import UserRef
 from domain.locks import KeyedLocks
 from handlers.context import Context
-from handlers.messages import Incoming, Kind, Reply
+from handlers.messages import Incoming, Kind, Reply, said
 from handlers.payloads import parse
 from handlers.registry import Feature, Registry
 from handlers.texts import Texts
@@ -125,6 +125,13 @@ class Conversation:
     async def _dispatch(self, ctx: Context) -> list[Reply]:
         incoming = ctx.incoming
         registry = self.registry
+        if said(incoming) is not None:
+            # Before buttons, commands, length limits and steps: a person in danger is answered
+            # first wherever they are (a request form, the relay, a follow-up).
+            for interceptor in registry.interceptors:
+                intercepted = await interceptor(ctx)
+                if intercepted is not None:
+                    return intercepted
         if incoming.kind is Kind.BUTTON:
             payload = parse(incoming.payload)
             handler = registry.actions.get(payload.action) if payload else None

@@ -19,6 +19,7 @@ __all__ = [
     "Photo",
     "Reply",
     "UserRef",
+    "said",
 ]
 
 
@@ -83,6 +84,15 @@ class Incoming:
     display_name: str | None = None
     language_hint: str | None = None
     update_key: str | None = None
+
+
+def said(incoming: Incoming) -> str | None:
+    """What the person wrote in their own words: a text that is not a command, or a caption."""
+    if incoming.kind is Kind.TEXT and incoming.text and not incoming.text.lstrip().startswith("/"):
+        return incoming.text
+    if incoming.kind is Kind.PHOTO and incoming.photo is not None and incoming.photo.caption:
+        return incoming.photo.caption
+    return None
 
 
 class ButtonKind(StrEnum):

@@ -25,6 +25,7 @@ class Registry:
     commands: dict[str, Handler] = field(default_factory=dict)
     steps: dict[str, StepHandler] = field(default_factory=dict)
     idle: dict[Kind, Handler] = field(default_factory=dict)
+    interceptors: list[StepHandler] = field(default_factory=list)
 
     def action(self, name: str, handler: PayloadHandler) -> None:
         if name in self.actions:
@@ -48,6 +49,12 @@ class Registry:
         if prefix in self.steps:
             raise RegistryError(f"step {prefix!r} registered twice")
         self.steps[prefix] = handler
+
+    def intercept(self, handler: StepHandler) -> None:
+        """Run ``handler`` on every text (and photo caption) before anything else, whatever
+        step the resident is in; it returns None to let the message go on. Interceptors run in
+        registration order: the crisis check is registered first."""
+        self.interceptors.append(handler)
 
     def on_idle(self, kind: Kind, handler: Handler) -> None:
         """What to do with a message of ``kind`` when the resident is not inside a flow."""

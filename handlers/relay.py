@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from handlers.context import Context
 from handlers.menu import main_menu, menu_button_row
-from handlers.messages import Kind, Reply
+from handlers.messages import Kind, Reply, said
 from handlers.payloads import Payload
 from handlers.registry import Registry
 from services.relay import ACTION_END, ACTION_OPEN, RELAY_STEP, RelayService
@@ -64,6 +64,22 @@ class RelayFeature:
         if not ended:
             return [Reply(ctx.t("relay_not_active")), main_menu(ctx, with_title=False)]
         return [Reply(ctx.t("relay_ended_by_resident")), main_menu(ctx, with_title=False)]
+
+    async def alert(self, ctx: Context, note: str) -> bool:
+        """Put what the resident just wrote before the operators now, marked with ``note``;
+        False when there is no staff chat to tell (the caller then gives the numbers only).
+        The resident stays where they were: the operator's answer reaches them anyway."""
+        if not self.available:
+            return False
+        incoming = ctx.incoming
+        photo = incoming.photo.ref if incoming.kind is Kind.PHOTO and incoming.photo else None
+        relay, relayed = await self.service.alert(
+            ctx.session, ctx.resident, note=note, text=said(incoming), photo_ref=photo, now=ctx.now
+        )
+        if not relayed.forwarded and self.forward is not None:
+            forward, relay_id = self.forward, relay.id
+            ctx.after_commit.append(lambda: forward(relay_id))
+        return True
 
     async def on_step(self, ctx: Context) -> list[Reply] | None:
         relay = await self.service.own_open(ctx.session, ctx.resident)

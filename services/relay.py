@@ -141,6 +141,26 @@ class RelayService:
             logger.info("relay %s opened by resident %s", relay.id, resident.id)
         return relay, created
 
+    async def alert(
+        self,
+        session: StoreSession,
+        resident: Resident,
+        *,
+        note: str,
+        text: str | None,
+        photo_ref: str | None,
+        now: datetime,
+    ) -> tuple[RelaySession, Relayed]:
+        """A message that must reach an operator now (a person in danger): opened or added to
+        the resident's conversation, with ``note`` (the urgent mark) above their own words."""
+        relay, _created = await self.open(session, resident, now=now)
+        body = note if not text else f"{note}\n\n{text}"
+        relayed = await self.from_resident(
+            session, relay, text=body[:DESCRIPTION_LIMIT], photo_ref=photo_ref, now=now
+        )
+        logger.warning("relay %s: urgent message from resident %s", relay.id, resident.id)
+        return relay, relayed
+
     async def own_open(self, session: StoreSession, resident: Resident) -> RelaySession | None:
         return await session.relay.open_for(resident.id)
 

@@ -113,7 +113,7 @@ async def test_a_round_trip_both_ways_with_photos(world: StaffWorld) -> None:
     server = world.server
     await open_relay(world)
     mark = len(server.calls)
-    world.push(message_update(RESIDENT, "Мамі погано, а ліфт <не працює> & що робити?"))
+    world.push(message_update(RESIDENT, "Мама на візку, а ліфт <не працює> & що робити?"))
     [ack] = await server.wait_for(sent_to(RESIDENT), start=mark)
     assert "передано оператору" in (ack.text or "")
 
@@ -246,6 +246,35 @@ async def test_the_resident_finishes_and_the_operators_are_told(world: StaffWorl
     await server.wait_for(sent_to(RESIDENT), start=mark)
     [notice] = await to_staff(world)
     assert "Мешканець завершив розмову" in (notice.text or "")
+
+
+async def test_a_person_in_danger_gets_the_numbers_and_the_operators_an_urgent_message(
+    world: StaffWorld,
+) -> None:
+    server = world.server
+    mark = len(server.calls)
+    world.push(message_update(RESIDENT, "сусід погрожує ножем, ломиться в двері"))
+    [answer] = await server.wait_for(sent_to(RESIDENT), start=mark)
+    lines = (answer.text or "").splitlines()
+    assert "🆘" in lines[0]
+    assert "102" in lines[2]
+    assert build("operator") in answer.button_data
+    header, alert = await to_staff(world, 2)
+    assert "ТЕРМІНОВО" in (alert.text or "")
+    assert "ломиться в двері" in (alert.text or "")
+    assert build("relay_close", 1) in header.button_data
+    if world.forum:
+        assert alert.params.get("message_thread_id") == header.params.get("message_thread_id")
+    # The operator answers right there, and the resident gets it.
+    operator_says(
+        world,
+        "Ми викликали поліцію на вашу адресу, залишайтеся в квартирі",
+        thread=header.params.get("message_thread_id"),
+        reply_to=alert.result["message_id"],
+    )
+    await relay_outbox(world)
+    [reply] = await to_resident(world)
+    assert "викликали поліцію" in (reply.text or "")
 
 
 async def test_the_operator_turns_the_conversation_into_a_request(world: StaffWorld) -> None:

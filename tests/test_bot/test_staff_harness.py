@@ -23,7 +23,9 @@ from bot.telegram.staff import build_staff
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
 from domain.requests import Request, RequestDraft
+from faq.crisis import load_crisis
 from handlers.conversation import Conversation
+from handlers.crisis import CrisisFeature
 from handlers.menu import MenuFeature
 from handlers.relay import RelayFeature
 from handlers.requests import RequestsFeature
@@ -43,6 +45,7 @@ OPERATOR = 700  # in OPERATOR_IDS, not a member of the staff chat
 MEMBER = 701  # a member of the staff chat, not in OPERATOR_IDS
 STRANGER = 702  # neither
 RESIDENT = 5551
+CRISIS = load_crisis()  # the shipped crisis answers and rules, loaded once
 
 _TEXTS: Texts | None = None
 
@@ -91,7 +94,12 @@ class StaffWorld:
             storage=self.storage,
             clock=self.clock,
             texts=texts(),
-            features=[RequestsFeature(self.requests), relay_feature, MenuFeature()],
+            features=[
+                CrisisFeature(*CRISIS, alert=relay_feature.alert),
+                RequestsFeature(self.requests),
+                relay_feature,
+                MenuFeature(),
+            ],
         )
         routers, data = build_staff(
             self.bot,

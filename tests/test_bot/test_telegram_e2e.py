@@ -177,6 +177,18 @@ async def test_a_restart_keeps_the_conversation_state(
     assert "Main menu" in (sent[0].text or "")
 
 
+async def test_a_person_in_danger_gets_the_emergency_number_first(
+    server: FakeTelegramServer, bot: BotProcess
+) -> None:
+    mark = len(server.calls)
+    server.push_update(text_update("хочу покінчити з собою"))
+    [sent] = await next_sent(server, mark)
+    text = sent.text or ""
+    assert text.splitlines()[0].startswith("<b>🆘")
+    assert "7333" in text.splitlines()[2]
+    assert "112" in text.splitlines()[3]
+
+
 async def test_a_shared_location_gets_the_three_nearest_shelters(
     server: FakeTelegramServer, bot: BotProcess
 ) -> None:

@@ -95,6 +95,15 @@ async def test_welcome_then_a_consultation_in_viber(running: RunningBot) -> None
     assert any("Так" in label for label in labels)
 
 
+async def test_a_person_in_danger_gets_the_emergency_number_first(running: RunningBot) -> None:
+    status, _ = await running.post(message_callback("v-9", text="людина впала і не дихає!!"))
+    assert status == 200
+    [sent] = await running.sent_to("v-9", 1)
+    lines = [line for line in sent["text"].splitlines() if line.strip()]
+    assert "🆘" in lines[0]
+    assert lines[2].startswith("📞 103")
+
+
 async def test_a_menu_button_comes_back_as_its_payload(running: RunningBot) -> None:
     await running.post(message_callback("v-2", text="/start"))
     sent = await running.sent_to("v-2", 1)

@@ -1,0 +1,416 @@
+"""Crisis first: recognising a person in danger, and what the bot tells them before anything else.
+
+Two data files under ``faq/data/``, both checked by ``python -m faq check``:
+
+* ``crisis.yaml`` is content (editors own it): the emergency numbers, and per category (suicide,
+  medical, fire...) the numbers to show on top, a short calm answer in Ukrainian and English,
+  its sources and the date it was reviewed.
+* ``crisis_signals.yaml`` says how each category is recognised: regular expressions written in
+  ordinary spelling and matched against the message folded like the FAQ matcher folds it (one
+  alphabet for Ukrainian, Russian and surzhyk, no case, no doubled letters), a vocabulary of
+  words whose misspellings are corrected first (``задихаєтся`` -> ``задихається``), and phrases
+  that are removed before matching because they only sound alarming (``вбити час``).
+
+Why rules and not the FAQ matcher or a model: a crisis must be recognised from a few words in
+any form, a miss costs a life and a false alarm costs a minute of an operator, and every rule
+has to be explainable to the people who answer for it. The detector is measured on labelled
+sets (``faq/eval/crisis_*.yaml``) by ``python -m bench --only crisis``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from faq.content_model import Localized, Source
+from faq.errors import ContentError, ContentProblem
+from faq.text import fold, fold_pattern
+
+__all__ = [
+    "DEFAULT_CRISIS_CONTENT",
+    "DEFAULT_CRISIS_SIGNALS",
+    "EMERGENCY",
+    "Crisis",
+    "CrisisCategory",
+    "CrisisContent",
+    "CrisisDetector",
+    "Hotline",
+    "load_crisis",
+]
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_CRISIS_CONTENT = DATA_DIR / "crisis.yaml"
+DEFAULT_CRISIS_SIGNALS = DATA_DIR / "crisis_signals.yaml"
+
+# The single emergency number: shown under every crisis answer, whatever the category lists.
+EMERGENCY = "112"
+# A crisis answer must fit a phone screen with its numbers on top.
+CRISIS_ANSWER_MAX_CHARS = 700
+# Misspellings of vocabulary words are corrected from this length (shorter words are too easy
+# to confuse: "газ" / "раз"), one edit away (a swap of two letters is one edit). A word that
+# already starts like a vocabulary word is an inflection, not a typo, and is left alone: the
+# patterns match stems, and "пожежна" (fire-safety) must not become "пожежа" (a fire).
+TYPO_MIN_LENGTH = 5
+STEM_SLACK = 2
+# Only the start of a very long message is searched (a crisis is named early; 4096 characters
+# of text would otherwise cost a few milliseconds of regular expressions).
+MAX_CHARS = 2000
+# A message that is nothing but an emergency number ("103") is someone trying to call it.
+_BARE_NUMBER = re.compile(r"^\s*(10[1-4]|112|7333)\s*[.!?]*\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Hotline:
+    """An emergency number and what it is for."""
+
+    number: str
+    label: Localized
+
+
+@dataclass(frozen=True, slots=True)
+class CrisisCategory:
+    """One kind of danger: the numbers to call first and what to do while waiting."""
+
+    id: str
+    title: Localized
+    numbers: tuple[str, ...]
+    answer: Localized
+    sources: tuple[Source, ...]
+    reviewed: date
+
+
+@dataclass(frozen=True, slots=True)
+class CrisisContent:
+    """Everything the bot says in a crisis, validated."""
+
+    hotlines: tuple[Hotline, ...]
+    categories: tuple[CrisisCategory, ...]
+
+    def category(self, category_id: str) -> CrisisCategory:
+        for category in self.categories:
+            if category.id == category_id:
+                return category
+        raise KeyError(category_id)
+
+    def hotline(self, number: str) -> Hotline:
+        for hotline in self.hotlines:
+            if hotline.number == number:
+                return hotline
+        raise KeyError(number)
+
+    def numbers_for(self, category_ids: Sequence[str]) -> tuple[Hotline, ...]:
+        """The numbers of these categories in order, without repeats, 112 always last but one
+        category's own (so the most specific number is on top)."""
+        seen: list[str] = []
+        for category_id in category_ids:
+            for number in self.category(category_id).numbers:
+                if number not in seen and number != EMERGENCY:
+                    seen.append(number)
+        seen.append(EMERGENCY)
+        return tuple(self.hotline(number) for number in seen)
+
+
+@dataclass(frozen=True, slots=True)
+class Crisis:
+    """What the detector found: the categories (most urgent first) and the rules that fired."""
+
+    categories: tuple[str, ...]
+    rules: tuple[str, ...]
+
+    @property
+    def primary(self) -> str:
+        return self.categories[0]
+
+
+# --- file schemas (pydantic, the trust boundary) ---------------------------------------------
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_]+$")]
+Number = Annotated[str, StringConstraints(pattern=r"^\d{3,7}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _LocalizedFile(_Model):
+    uk: Text
+    en: Text
+
+
+class _HotlineFile(_Model):
+    number: Number
+    uk: Text
+    en: Text
+
+
+class _SourceFile(_Model):
+    title: Text
+    url: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^https?://\S+$")]
+
+
+class _CategoryFile(_Model):
+    id: Identifier
+    title: _LocalizedFile
+    numbers: list[Number] = Field(min_length=1)
+    answer: _LocalizedFile
+    sources: list[_SourceFile] = Field(min_length=1)
+    reviewed: date
+
+
+class _ContentFile(_Model):
+    reviewed: date
+    numbers: list[_HotlineFile] = Field(min_length=1)
+    categories: list[_CategoryFile] = Field(min_length=1)
+
+
+class _CategorySignals(_Model):
+    id: Identifier
+    patterns: list[Text] = Field(min_length=1)
+
+
+class _SignalsFile(_Model):
+    vocabulary: list[Text] = Field(default_factory=list)
+    ignore: list[Text] = Field(default_factory=list)
+    categories: list[_CategorySignals] = Field(min_length=1)
+
+
+# --- the detector ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    category: str
+    source: str
+    regex: re.Pattern[str]
+
+
+class CrisisDetector:
+    """Finds the crisis categories a message belongs to; build once, use from any thread."""
+
+    def __init__(
+        self,
+        rules: Sequence[tuple[str, str]],
+        *,
+        vocabulary: Sequence[str] = (),
+        ignore: Sequence[str] = (),
+        order: Sequence[str] = (),
+        bare_number_category: str | None = None,
+    ) -> None:
+        """``rules``: (category, pattern) pairs; ``order``: categories, most urgent first."""
+        self._rules = tuple(_Rule(c, p, _compile(p)) for c, p in rules)
+        self._ignore = tuple(_compile(p) for p in ignore)
+        self._vocabulary = sorted({fold(word) for word in vocabulary if fold(word)})
+        self._known = frozenset(self._vocabulary)
+        categories = list(dict.fromkeys([*order, *(rule.category for rule in self._rules)]))
+        self._rank = {category: index for index, category in enumerate(categories)}
+        self._bare = bare_number_category
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(sorted(self._rank, key=self._rank.__getitem__))
+
+    def detect(self, text: str | None) -> Crisis | None:
+        """The crisis in ``text``, or None when nothing points to one."""
+        if not text or not text.strip():
+            return None
+        text = text[:MAX_CHARS]
+        if self._bare is not None and _BARE_NUMBER.match(text):
+            return Crisis((self._bare,), ("bare emergency number",))
+        variants = self._variants(text)
+        found: dict[str, str] = {}
+        for rule in self._rules:
+            if rule.category not in found and any(rule.regex.search(v) for v in variants):
+                found[rule.category] = rule.source
+        if not found:
+            return None
+        ordered = sorted(found, key=self._rank.__getitem__)
+        return Crisis(tuple(ordered), tuple(found[c] for c in ordered))
+
+    def _variants(self, text: str) -> tuple[str, ...]:
+        """The folded message with the ignored phrases blanked out, and the same with misspelt
+        vocabulary words corrected (blanked again: a correction may complete an idiom)."""
+        folded = self._blank(" " + fold(text) + " ")
+        words = folded.split()
+        corrected = [self._correct(word) for word in words]
+        if corrected == words:
+            return (folded,)
+        return folded, self._blank(" " + " ".join(corrected) + " ")
+
+    def _correct(self, word: str) -> str:
+        if len(word) < TYPO_MIN_LENGTH or word in self._known or not self._vocabulary:
+            return word
+        # Imported here: ``python -m faq check`` validates these rules without loading rapidfuzz.
+        from rapidfuzz import process  # noqa: PLC0415
+        from rapidfuzz.distance import OSA, Prefix  # noqa: PLC0415
+
+        stem = process.extractOne(word, self._vocabulary, scorer=Prefix.similarity)
+        if stem is not None and stem[1] >= len(word) - STEM_SLACK:
+            return word
+        best = process.extractOne(word, self._vocabulary, scorer=OSA.distance, score_cutoff=1)
+        return word if best is None else str(best[0])
+
+    def _blank(self, text: str) -> str:
+        for regex in self._ignore:
+            text = regex.sub(" ", text)
+        return " " + " ".join(text.split()) + " "
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    return re.compile(fold_pattern(pattern))
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_crisis(
+    content: Path = DEFAULT_CRISIS_CONTENT,
+    signals: Path = DEFAULT_CRISIS_SIGNALS,
+    *,
+    today: date | None = None,
+) -> tuple[CrisisContent, CrisisDetector]:
+    """Read and validate both files; raise ContentError naming every problem."""
+    problems: list[ContentProblem] = []
+    content_file = _read(content, _ContentFile, problems)
+    signals_file = _read(signals, _SignalsFile, problems)
+    if content_file is not None:
+        _check_content(content.name, content_file, today, problems)
+    if content_file is not None and signals_file is not None:
+        _check_signals(signals.name, content_file, signals_file, problems)
+    if problems or content_file is None or signals_file is None:
+        raise ContentError(problems)
+    crisis = CrisisContent(
+        hotlines=tuple(
+            Hotline(h.number, Localized(uk=h.uk, en=h.en)) for h in content_file.numbers
+        ),
+        categories=tuple(
+            CrisisCategory(
+                id=c.id,
+                title=Localized(uk=c.title.uk, en=c.title.en),
+                numbers=tuple(c.numbers),
+                answer=Localized(uk=c.answer.uk.strip(), en=c.answer.en.strip()),
+                sources=tuple(Source(title=s.title, url=s.url) for s in c.sources),
+                reviewed=c.reviewed,
+            )
+            for c in content_file.categories
+        ),
+    )
+    detector = CrisisDetector(
+        [(c.id, p) for c in signals_file.categories for p in c.patterns],
+        vocabulary=signals_file.vocabulary,
+        ignore=signals_file.ignore,
+        order=[c.id for c in content_file.categories],
+        bare_number_category="emergency" if _has(content_file, "emergency") else None,
+    )
+    logger.info(
+        "crisis rules loaded: %d categories, %d patterns",
+        len(crisis.categories),
+        sum(len(c.patterns) for c in signals_file.categories),
+    )
+    return crisis, detector
+
+
+def _has(content: _ContentFile, category_id: str) -> bool:
+    return any(c.id == category_id for c in content.categories)
+
+
+def _read(path: Path, model: type[Any], problems: list[ContentProblem]) -> Any:
+    name = path.name
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(ContentProblem(file=name, message=f"cannot read: {exc}"))
+        return None
+    except yaml.YAMLError as exc:
+        problems.append(ContentProblem(file=name, message=f"YAML syntax: {exc}"))
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "file"
+            problems.append(ContentProblem(file=name, message=f"{where}: {error['msg']}"))
+        return None
+
+
+def _check_content(
+    name: str, content: _ContentFile, today: date | None, problems: list[ContentProblem]
+) -> None:
+    numbers = [h.number for h in content.numbers]
+    for number in {n for n in numbers if numbers.count(n) > 1}:
+        problems.append(ContentProblem(file=name, message=f"number {number} is listed twice"))
+    if EMERGENCY not in numbers:
+        problems.append(ContentProblem(file=name, message=f"numbers must include {EMERGENCY}"))
+    ids = [c.id for c in content.categories]
+    for category_id in {i for i in ids if ids.count(i) > 1}:
+        problems.append(ContentProblem(file=name, message=f"category {category_id} twice"))
+    for category in content.categories:
+        for number in category.numbers:
+            if number not in numbers:
+                problems.append(
+                    ContentProblem(
+                        file=name,
+                        entry=category.id,
+                        message=f"number {number} is not in the numbers list",
+                    )
+                )
+        for language in ("uk", "en"):
+            answer = getattr(category.answer, language)
+            if len(answer) > CRISIS_ANSWER_MAX_CHARS:
+                problems.append(
+                    ContentProblem(
+                        file=name,
+                        entry=category.id,
+                        message=f"answer.{language} is {len(answer)} characters, "
+                        f"at most {CRISIS_ANSWER_MAX_CHARS} (it must fit a phone screen)",
+                    )
+                )
+        if today is not None and category.reviewed > today:
+            problems.append(
+                ContentProblem(file=name, entry=category.id, message="reviewed in the future")
+            )
+
+
+def _check_signals(
+    name: str, content: _ContentFile, signals: _SignalsFile, problems: list[ContentProblem]
+) -> None:
+    known = {c.id for c in content.categories}
+    covered = set()
+    for category in signals.categories:
+        if category.id not in known:
+            problems.append(
+                ContentProblem(file=name, entry=category.id, message="category not in crisis.yaml")
+            )
+        covered.add(category.id)
+        for pattern in category.patterns:
+            _check_regex(name, category.id, pattern, problems)
+    for pattern in signals.ignore:
+        _check_regex(name, "ignore", pattern, problems)
+    for missing in sorted(known - covered - {"emergency"}):
+        problems.append(
+            ContentProblem(file=name, entry=missing, message="no patterns for this category")
+        )
+
+
+def _check_regex(name: str, entry: str, pattern: str, problems: list[ContentProblem]) -> None:
+    try:
+        regex = _compile(pattern)
+    except re.error as exc:
+        problems.append(
+            ContentProblem(file=name, entry=entry, message=f"bad pattern {pattern!r}: {exc}")
+        )
+        return
+    if regex.search("  "):
+        problems.append(
+            ContentProblem(file=name, entry=entry, message=f"pattern {pattern!r} matches nothing")
+        )
