@@ -323,6 +323,40 @@ def parse_number(text: str) -> int | None:
     return value if 0 < value < _MAX_ID else None
 
 
+# A request number inside a message: "1520-000123" (any dash, spaces around it) anywhere, or a
+# whole message that names a request: "заявка 123", "заявка № 000123", "request #45", "№123".
+_NUMBER_ANYWHERE = re.compile(rf"(?<!\d){NUMBER_PREFIX}\s?[{_DASHES}]\s?(\d{{1,9}})(?!\d)")
+_NUMBER_NAMED = re.compile(
+    r"^\s*(?:(?:моя\s+|my\s+|статус\s+)?(?:заявк\w*|заявочк\w*|звернення|обращени\w*|request|"
+    r"ticket)\s*(?:номер\s*|number\s*|no\.?\s*)?[№#]?|[№#])\s*(\d{1,9})\s*[.?!]*\s*$",
+    re.IGNORECASE,
+)
+# Six digits with leading zeros are how the number is printed after the prefix ("000123").
+_NUMBER_PADDED = re.compile(rf"^\s*[№#]?\s*(0\d{{{_NUMBER_DIGITS - 1}}})\s*[.?!]*\s*$")
+
+
+def find_number(text: str, *, whole: bool = False) -> int | None:
+    """The request id that ``text`` names, or None.
+
+    ``whole``: only a message that is nothing but a number counts ("1520-000123", "заявка 123",
+    "000123"), for steps where a number inside a sentence is that sentence's content. Otherwise
+    a full ``1520-…`` number anywhere in the text counts too.
+    """
+    for pattern in (_NUMBER_NAMED, _NUMBER_PADDED):
+        match = pattern.match(text)
+        if match:
+            return _valid(match.group(1))
+    match = _NUMBER_ANYWHERE.search(text)
+    if match and (not whole or match.group(0).strip() == text.strip().lstrip("№#").strip()):
+        return _valid(match.group(1))
+    return None
+
+
+def _valid(digits: str) -> int | None:
+    value = int(digits)
+    return value if 0 < value < _MAX_ID else None
+
+
 _PHONE_JUNK = re.compile(r"[\s()\-.‐‑‒–—]")
 
 

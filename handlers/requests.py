@@ -28,6 +28,7 @@ from domain.requests import (
     RequestError,
     Status,
     StatusChange,
+    find_number,
     format_number,
     normalize_phone,
     parse_number,
@@ -38,6 +39,7 @@ from handlers.messages import Button, ButtonKind, Kind, Reply
 from handlers.payloads import Payload, build
 from handlers.registry import Registry
 from services import cards
+from services.relay import RELAY_STEP
 from services.requests import (
     ANSWER_STEP,
     MAX_DESCRIPTION,
@@ -107,6 +109,7 @@ class RequestsFeature:
         registry.action("req_my", self.on_my)
         registry.action(ACTION, self.on_button)
         registry.step("req", self.on_step)
+        registry.intercept(self.on_number)
 
     # --- entry points ----------------------------------------------------------------------
 
@@ -138,6 +141,28 @@ class RequestsFeature:
             ctx.state.step = S_CATEGORY
         logger.info("resident %s started an intake", ctx.resident.id)
         return self._prompt(ctx)
+
+    async def on_number(self, ctx: Context) -> list[Reply] | None:
+        """A request number typed anywhere shows that request, when it is the resident's own.
+
+        Not while the words are for someone else (the operator relay, an answer to the
+        executor's question); inside the request form only a message that is nothing but a
+        number, since "1520-000123 знову тече" may be the new request's description.
+        """
+        step = ctx.state.step
+        if ctx.incoming.kind is not Kind.TEXT or step in (S_ANSWER, RELAY_STEP):
+            return None
+        text = (ctx.incoming.text or "").strip()
+        request_id = find_number(text, whole=step in INTAKE_STEPS)
+        if request_id is None:
+            return None
+        request = await self.service.get_for_resident(ctx.session, ctx.resident.id, request_id)
+        if request is None:
+            return [self._not_found(ctx, text)]
+        if step not in INTAKE_STEPS and step != S_MY:
+            ctx.state.step = S_MY
+            ctx.state.data = {}
+        return await self._details(ctx, request)
 
     async def on_my(self, ctx: Context, _payload: Payload) -> list[Reply]:
         return await self._my_list(ctx)
