@@ -16,6 +16,7 @@ from pathlib import Path
 from faq.evaluation import DEFAULT_QUERIES, EvalReport, evaluate, load_queries
 from faq.knowledge import load_knowledge_base
 from faq.matcher import Matcher
+from faq.offtopic import load_offtopic
 from faq.semantic import load_e5_embedder
 
 RESULTS = Path(__file__).resolve().parent / "results" / "faq.json"
@@ -42,7 +43,7 @@ def _measure(label: str, semantic: bool, content: Path | None, queries: Path) ->
     embedder = load_e5_embedder() if semantic else None
     if semantic and embedder is None:
         return {"label": label, "available": False}
-    matcher = Matcher.from_knowledge_base(knowledge, embedder=embedder)
+    matcher = Matcher.from_knowledge_base(knowledge, embedder=embedder, offtopic=load_offtopic())
     load_seconds = time.perf_counter() - started
     labelled = load_queries(queries, known_ids=(e.id for e in knowledge.entries))
     report = evaluate(matcher, labelled)

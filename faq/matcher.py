@@ -42,6 +42,7 @@ from rapidfuzz.distance import Prefix
 
 from faq.content_model import Entry
 from faq.knowledge import KnowledgeBase
+from faq.offtopic import OffTopic
 from faq.semantic import Embedder
 from faq.text import content_tokens
 
@@ -149,15 +150,25 @@ def decide(matches: Sequence[Match]) -> Verdict:
 class Matcher:
     """Ranks knowledge-base entries for a free-text message; build once, use from any thread."""
 
-    def __init__(self, entries: Sequence[Entry], *, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        entries: Sequence[Entry],
+        *,
+        embedder: Embedder | None = None,
+        offtopic: Sequence[OffTopic] = (),
+    ) -> None:
         if not entries:
             raise ValueError("a matcher needs at least one entry")
         self._ids = tuple(entry.id for entry in entries)
+        # Off-topic groups are ranked like entries, after them; they are never offered, but when
+        # one fits best the message is out of scope (see classify).
+        self._offtopic = tuple(group.id for group in offtopic)
+        every: list[list[str]] = [_entry_texts(entry) for entry in entries]
+        every += [list(group.examples) for group in offtopic]
         units: list[str] = []
         owners: list[int] = []
         profiles: list[list[str]] = []
-        for index, entry in enumerate(entries):
-            texts = _entry_texts(entry)
+        for index, texts in enumerate(every):
             units.extend(texts)
             owners.extend([index] * len(texts))
             profiles.append([token for text in texts for token in content_tokens(text)])
@@ -201,9 +212,13 @@ class Matcher:
 
     @classmethod
     def from_knowledge_base(
-        cls, knowledge: KnowledgeBase, *, embedder: Embedder | None = None
+        cls,
+        knowledge: KnowledgeBase,
+        *,
+        embedder: Embedder | None = None,
+        offtopic: Sequence[OffTopic] = (),
     ) -> Matcher:
-        return cls(knowledge.entries, embedder=embedder)
+        return cls(knowledge.entries, embedder=embedder, offtopic=offtopic)
 
     @property
     def semantic(self) -> bool:
@@ -212,7 +227,11 @@ class Matcher:
 
     def scores(self, text: str) -> NDArray[np.float64]:
         """The score of every entry, in the order entries were given."""
-        parts = self.components(text)
+        return self._scores(text)[: len(self._ids)]
+
+    def _scores(self, text: str) -> NDArray[np.float64]:
+        """Scores of the entries, then of the off-topic groups."""
+        parts = self._components(text)
         lexical = (
             NEAREST_WEIGHT * parts["nearest"]
             + PROFILE_WEIGHT * parts["profile"]
@@ -230,8 +249,11 @@ class Matcher:
 
     def components(self, text: str) -> dict[str, NDArray[np.float64]]:
         """Each signal's score for every entry, before blending (for tuning and debugging)."""
+        return {k: v[: len(self._ids)] for k, v in self._components(text).items()}
+
+    def _components(self, text: str) -> dict[str, NDArray[np.float64]]:
         words = content_tokens(text)[:MAX_MESSAGE_WORDS]
-        count = len(self._ids)
+        count = len(self._ids) + len(self._offtopic)
         zeros = np.zeros(count)
         if not words:
             parts = {"nearest": zeros, "profile": zeros, "coverage": zeros}
@@ -264,13 +286,20 @@ class Matcher:
         """The best ``limit`` entries for ``text``, best first; entries scoring 0 are left out."""
         if limit <= 0:
             return []
-        scores = self.scores(text)
-        order = np.argsort(-scores, kind="stable")[:limit]
-        return [Match(self._ids[i], round(float(scores[i]), 4)) for i in order if scores[i] > 0]
+        return self._ranked(self.scores(text), limit)
 
     def classify(self, text: str) -> Verdict:
-        """Match ``text`` and decide what to do with it."""
-        return decide(self.match(text, limit=max(SUGGEST_LIMIT, 2)))
+        """Match ``text`` and decide what to do with it: UNKNOWN also when an off-topic group
+        fits it better than any entry ("курс долара", "рецепт борщу")."""
+        scores = self._scores(text)
+        real = scores[: len(self._ids)]
+        if len(scores) > len(real) and scores[len(real) :].max() > real.max():
+            return Verdict(Decision.UNKNOWN, ())
+        return decide(self._ranked(real, max(SUGGEST_LIMIT, 2)))
+
+    def _ranked(self, scores: NDArray[np.float64], limit: int) -> list[Match]:
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return [Match(self._ids[i], round(float(scores[i]), 4)) for i in order if scores[i] > 0]
 
 
 def _entry_texts(entry: Entry) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from faq.errors import ContentError
 from faq.evaluation import EvalQuery, evaluate, load_queries
-from faq.matcher import Match, Matcher
+from faq.matcher import Match, Matcher, Verdict, decide
 
 
 class ScriptedMatcher:
@@ -20,6 +20,9 @@ class ScriptedMatcher:
 
     def match(self, text: str, limit: int = 5) -> list[Match]:
         return self.answers[text][:limit]
+
+    def classify(self, text: str) -> Verdict:
+        return decide(self.match(text))
 
 
 def ticking(step: float) -> Iterator[float]:
