@@ -23,6 +23,7 @@ from bench import Row, print_rows, write_json
 # (name for --only, module exposing run() -> dict, section label in the summary)
 BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("webhook", "bench.webhook_bench", "webhook"),
+    ("crisis", "bench.crisis_bench", "crisis"),
     ("faq", "bench.faq_bench", "consultations"),
     ("notify", "bench.notify_bench", "notifications"),
     ("scale", "bench.scale_bench", "scale"),

@@ -22,11 +22,20 @@ from faq.semantic import load_e5_embedder
 RESULTS = Path(__file__).resolve().parent / "results" / "faq.json"
 
 # (report field, label, target, higher is better)
+# The targets of issue 11, applied to every set; the held-out set is the one that counts.
 TARGETS: tuple[tuple[str, str, float, bool], ...] = (
-    ("top1", "top-1 accuracy (in scope)", 0.90, True),
-    ("top3", "top-3 accuracy (in scope)", 0.97, True),
-    ("out_of_scope_rejection", "out-of-scope rejected", 0.80, True),
+    ("top1", "top-1 accuracy (in scope)", 0.95, True),
+    ("top3", "top-3 accuracy (in scope)", 0.99, True),
+    ("out_of_scope_rejection", "out-of-scope rejected", 0.90, True),
     ("latency_p99_ms", "latency p99, ms", 20.0, False),
+)
+EVAL_DIR = DEFAULT_QUERIES.parent
+# (label, file): the first set was tuned on in 2026-11 ("old"); "dev" was written before the
+# 2026-12 tuning and tuned on; "holdout" was written at the same time and is never tuned on.
+QUERY_SETS: tuple[tuple[str, Path], ...] = (
+    ("old", DEFAULT_QUERIES),
+    ("dev", EVAL_DIR / "dev.yaml"),
+    ("holdout", EVAL_DIR / "holdout.yaml"),
 )
 EXTRA = (
     ("false_rejection", "in-scope rejected (UNKNOWN)"),
@@ -88,7 +97,12 @@ def _print_table(runs: list[dict[str, object]]) -> None:
         print(f"{label:<32}{'':>10}{cells}")
     kinds = sorted({k for r in done for k in _report(r).top1_by_kind})
     for kind in kinds:
-        cells = "".join(f"{_report(r).top1_by_kind.get(kind, 0.0):>15.3f}   " for r in done)
+        cells = "".join(
+            f"{_report(r).top1_by_kind[kind]:>15.3f}   "
+            if kind in _report(r).top1_by_kind
+            else f"{'-':>15}   "
+            for r in done
+        )
         print(f"{'top-1, ' + kind:<32}{'':>10}{cells}")
     print(f"{'load time, s':<32}{'':>10}" + "".join(f"{r['load_seconds']!s:>15}   " for r in done))
     first = _report(done[0]) if done else None
@@ -117,9 +131,12 @@ def run(
     show_failures: bool = False,
 ) -> dict[str, object]:
     """Measure, print the table, write ``bench/results/faq.json``; return the JSON-able figures."""
-    runs = [_measure("lexical", False, content, queries)]
+    if queries == DEFAULT_QUERIES:
+        runs = [_measure(f"lexical {label}", False, content, path) for label, path in QUERY_SETS]
+    else:
+        runs = [_measure("lexical", False, content, queries)]
     if semantic:
-        runs.append(_measure("lexical+e5", True, content, queries))
+        runs.append(_measure("lexical+e5 old", True, content, queries))
     _print_table(runs)
     if show_failures:
         for run_ in runs:
