@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from faq.crisis import CrisisContent, CrisisDetector, Hotline
+from faq.crisis import CrisisCategory, CrisisContent, CrisisDetector, Hotline
 from handlers.context import Context
 from handlers.menu import menu_button_row
 from handlers.messages import Button, Reply, said
@@ -86,12 +86,11 @@ class CrisisFeature:
                 numbers=", ".join(spoken(h.number) for h in hotlines),
             )
             told = await self.alert(ctx, note)
-        return [self._reply(ctx, category.id, hotlines, told=told)]
+        return [self._reply(ctx, category, hotlines, told=told)]
 
     def _reply(
-        self, ctx: Context, category_id: str, hotlines: tuple[Hotline, ...], *, told: bool
+        self, ctx: Context, category: CrisisCategory, hotlines: tuple[Hotline, ...], *, told: bool
     ) -> Reply:
-        category = self.content.category(category_id)
         numbers = [ctx.t("crisis_call_now")]
         numbers += [
             ctx.t("crisis_number_line", number=spoken(h.number), label=h.label.get(ctx.lang))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -28,12 +27,11 @@ from handlers.requests import INTAKE_STEPS, S_ANSWER, S_MY
 from handlers.texts import Texts
 from services.relay import RELAY_STEP, RelayForwarder, RelayService
 from storage.base import ConversationState
-from storage.relay import RelaySession
 from storage.sqlite import SqliteStorage
 from tests.recording import Resident
 from tests.test_services.helpers import outbox_of, replies, texts
+from tests.test_services.test_relay_feature import STAFF_CHAT, StaffChatDesk
 
-STAFF_CHAT = UserRef(ChannelName.TELEGRAM, "-100777")
 DEV = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "faq" / "eval" / "crisis_dev.yaml").read_text("utf-8")
 )
@@ -52,13 +50,6 @@ STEPS = [
     STEP_REASON,
     STEP_COMMENT,
 ]
-
-
-class StaffChatDesk:
-    """Every conversation goes to the staff chat itself (a plain group)."""
-
-    async def destination(self, relay: RelaySession, resident: Any) -> UserRef:
-        return STAFF_CHAT
 
 
 @pytest.fixture(params=list(ChannelName), ids=lambda c: c.value)
