@@ -90,7 +90,21 @@ class Settings(BaseSettings):
     shelters_csv: Path | None = None
     # The routing of requests (executors, deadline classes); default: services/routing.yaml.
     routing_file: Path | None = None
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # Operations endpoints (/healthz, /readyz, /metrics) on a listener of their own; no port: off.
+    ops_host: str = "127.0.0.1"
+    ops_port: int | None = Field(default=8081, ge=1, le=65535)
+    # Backups: a daily consistent copy at BACKUP_TIME into BACKUP_DIR (off when empty), keeping
+    # the newest BACKUP_KEEP; delivered outbox bodies, update keys and finished conversation
+    # state older than RETENTION_DAYS are removed (statistics are kept).
+    backup_dir: Path | None = None
+    backup_time: time = time(3, 30)
+    backup_keep: int = Field(default=7, ge=1)
+    retention_days: int = Field(default=30, ge=1)
+    # Graceful shutdown: how long in-flight updates and sends may finish after SIGTERM.
+    shutdown_grace: float = Field(default=10.0, gt=0)
 
     @field_validator("telegram_token", "viber_token", mode="before")
     @classmethod
@@ -98,7 +112,13 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
-        "staff_chat_id", "webhook_base_url", "shelters_csv", "routing_file", mode="before"
+        "staff_chat_id",
+        "webhook_base_url",
+        "shelters_csv",
+        "routing_file",
+        "ops_port",
+        "backup_dir",
+        mode="before",
     )
     @classmethod
     def _empty_optional(cls, value: object) -> object:
@@ -121,6 +141,16 @@ class Settings(BaseSettings):
         if isinstance(value, str | int | float):
             return parse_duration(value)
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("timezone")
     @classmethod
