@@ -8,8 +8,9 @@ Two data files under ``faq/data/``, both checked by ``python -m faq check``:
 * ``crisis_signals.yaml`` says how each category is recognised: regular expressions written in
   ordinary spelling and matched against the message folded like the FAQ matcher folds it (one
   alphabet for Ukrainian, Russian and surzhyk, no case, no doubled letters), a vocabulary of
-  words whose misspellings are corrected first (``задихаєтся`` -> ``задихається``), and phrases
-  that are removed before matching because they only sound alarming (``вбити час``).
+  words whose misspellings are corrected first (``задихаєтся`` -> ``задихається``), phrases
+  that are removed before matching because they only sound alarming (``вбити час``), and
+  symbols (emoji) that folding would drop, spelled as words the patterns can name (``🔥``).
 
 Why rules and not the FAQ matcher or a model: a crisis must be recognised from a few words in
 any form, a miss costs a life and a false alarm costs a minute of an operator, and every rule
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -181,6 +182,7 @@ class _CategorySignals(_Model):
 
 class _SignalsFile(_Model):
     vocabulary: list[Text] = Field(default_factory=list)
+    symbols: dict[Text, Identifier] = Field(default_factory=dict)
     ignore: list[Text] = Field(default_factory=list)
     categories: list[_CategorySignals] = Field(min_length=1)
 
@@ -204,11 +206,14 @@ class CrisisDetector:
         *,
         vocabulary: Sequence[str] = (),
         ignore: Sequence[str] = (),
+        symbols: Mapping[str, str] | None = None,
         order: Sequence[str] = (),
         bare_number_category: str | None = None,
     ) -> None:
-        """``rules``: (category, pattern) pairs; ``order``: categories, most urgent first."""
+        """``rules``: (category, pattern) pairs; ``order``: categories, most urgent first;
+        ``symbols``: symbols that folding would drop, each with the word it is read as."""
         self._rules = tuple(_Rule(c, p, _compile(p)) for c, p in rules)
+        self._symbols = tuple((symbol, f" {word} ") for symbol, word in (symbols or {}).items())
         self._ignore = tuple(_compile(p) for p in ignore)
         self._vocabulary = sorted({fold(word) for word in vocabulary if fold(word)})
         self._known = frozenset(self._vocabulary)
@@ -240,6 +245,8 @@ class CrisisDetector:
     def _variants(self, text: str) -> tuple[str, ...]:
         """The folded message with the ignored phrases blanked out, and the same with misspelt
         vocabulary words corrected (blanked again: a correction may complete an idiom)."""
+        for symbol, word in self._symbols:
+            text = text.replace(symbol, word)
         folded = self._blank(" " + fold(text) + " ")
         words = folded.split()
         corrected = [self._correct(word) for word in words]
@@ -309,6 +316,7 @@ def load_crisis(
         [(c.id, p) for c in signals_file.categories for p in c.patterns],
         vocabulary=signals_file.vocabulary,
         ignore=signals_file.ignore,
+        symbols=signals_file.symbols,
         order=[c.id for c in content_file.categories],
         bare_number_category="emergency" if _has(content_file, "emergency") else None,
     )
