@@ -95,6 +95,8 @@ def test_ordinary_questions_rarely_raise_an_alarm(detector: CrisisDetector) -> N
         ("112!", "emergency"),
         ("I want to kill myself", "suicide"),
         ("there is a strong smell of gas in the flat", "gas"),
+        ("🔥 на балконі у сусідів!", "fire"),  # emoji are read as words before folding
+        ("🆘", "emergency"),
     ],
 )
 def test_typos_caps_bare_numbers_and_english(
@@ -114,6 +116,9 @@ def test_typos_caps_bare_numbers_and_english(
         "машину посікло уламками минулого тижня, чи буде компенсація",
         "що робити якщо колись відчую запах газу",
         "де купити датчик чадного газу",
+        "дякую, світло дали 🔥",  # the emoji alone is praise
+        "у ванній тече кран, куди дзвонити",
+        "колонка не загорається, кого викликати",
         "",
         "   ",
     ],
