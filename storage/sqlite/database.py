@@ -17,7 +17,10 @@ from pathlib import Path
 import aiosqlite
 
 from storage.errors import MigrationError, StorageBusy, StorageError
+from storage.maintenance import BackupResult, CheckpointResult
+from storage.sqlite.backup import checkpoint_wal, copy_database
 from storage.sqlite.connection import InlineConnection
+from storage.sqlite.instance import InstanceLock
 from storage.sqlite.session import SqliteStoreSession
 
 logger = logging.getLogger(__name__)
@@ -39,6 +42,11 @@ def _migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+def known_schema_version() -> int:
+    """The number of the newest migration this code knows."""
+    return max((version for version, _, _ in _migrations()), default=0)
+
+
 def _is_busy(error: sqlite3.OperationalError) -> bool:
     text = str(error).lower()
     return "locked" in text or "busy" in text
@@ -48,6 +56,10 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
 # commits, in a worker thread: SQLite's own automatic checkpoint would run inside a commit, on
 # the event loop, and stall every conversation for as long as the disk takes.
 CHECKPOINT_EVERY = 500
+
+# A truncating checkpoint waits this long for readers; meanwhile writers wait too (SQLite's
+# rule), so it is short: a busy checkpoint is tried again by the next one.
+TRUNCATE_BUSY_TIMEOUT_MS = 1000
 
 # Waiting for another process's write lock: first pause, and the longest pause between tries.
 _BUSY_FIRST_PAUSE = 0.002
@@ -67,6 +79,10 @@ class SqliteStorage:
     Long reads: :meth:`snapshot` runs on a second, read-only aiosqlite connection in its own
     thread. In WAL mode readers and the writer do not block each other, so statistics over
     hundreds of thousands of rows neither stall the loop nor hold up residents' messages.
+
+    While open it holds the shared instance lock (:mod:`storage.sqlite.instance`), so a restore
+    refuses to replace the file under it. :meth:`backup` and :meth:`checkpoint` are the
+    ``DatabaseMaintenance`` contract (:mod:`storage.sqlite.backup`).
     """
 
     def __init__(self, connection: InlineConnection, path: Path, *, busy_timeout_ms: int) -> None:
@@ -78,14 +94,29 @@ class SqliteStorage:
         self._commits = 0
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._checkpointer: sqlite3.Connection | None = None
+        self._instance_lock: InstanceLock | None = None
         self.path = path
 
     @classmethod
-    async def open(cls, path: Path, *, busy_timeout_ms: int = 5000) -> SqliteStorage:
+    async def open(
+        cls, path: Path, *, busy_timeout_ms: int = 5000, instance_lock: bool = True
+    ) -> SqliteStorage:
+        """Open (creating and migrating as needed) the database at ``path``.
+
+        ``instance_lock``: hold the shared instance lock while open (waiting up to the busy
+        timeout while a restore holds it exclusively).
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = InlineConnection.connect(str(path))
+        lock = InstanceLock(path if instance_lock else None, timeout=busy_timeout_ms / 1000)
+        await lock.acquire_shared()
+        try:
+            connection = InlineConnection.connect(str(path))
+        except BaseException:
+            lock.release()
+            raise
         try:
             storage = cls(connection, path, busy_timeout_ms=busy_timeout_ms)
+            storage._instance_lock = lock
             # journal_mode needs a lock for a moment when the file is new: waited for politely.
             await storage._retry_busy(lambda: connection.raw.execute("PRAGMA journal_mode = WAL"))
             connection.raw.execute("PRAGMA synchronous = NORMAL")
@@ -94,6 +125,7 @@ class SqliteStorage:
             await storage.migrate()
         except BaseException:
             connection.close()
+            lock.release()
             raise
         return storage
 
@@ -224,6 +256,23 @@ class SqliteStorage:
         with contextlib.suppress(sqlite3.OperationalError):
             self._db.raw.execute("ROLLBACK")
 
+    async def backup(self, target: Path) -> BackupResult:
+        """A consistent, checked copy of the live database at ``target``, written in a worker
+        thread on connections of its own while transactions go on (see
+        :mod:`storage.sqlite.backup`)."""
+        return await asyncio.to_thread(copy_database, self.path, target)
+
+    async def checkpoint(self) -> CheckpointResult:
+        """Copy the WAL into the database and truncate it to 0 bytes, in a worker thread.
+
+        Transactions of this process wait for it (the write lock is held), which is no longer
+        than ``TRUNCATE_BUSY_TIMEOUT_MS`` plus the copy; call it outside a transaction.
+        """
+        async with self._lock:
+            return await asyncio.to_thread(
+                checkpoint_wal, self.path, busy_timeout_ms=TRUNCATE_BUSY_TIMEOUT_MS
+            )
+
     async def close(self) -> None:
         if self._checkpoint_task is not None:
             await self._checkpoint_task
@@ -234,8 +283,13 @@ class SqliteStorage:
             if self._reader is not None:
                 await self._reader.close()
                 self._reader = None
-        async with self._lock:
-            self._db.close()
+        try:
+            async with self._lock:
+                self._db.close()
+        finally:
+            if self._instance_lock is not None:
+                self._instance_lock.release()
+                self._instance_lock = None
 
 
 def _split_sql(sql: str) -> list[str]:
