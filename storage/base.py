@@ -14,6 +14,7 @@ from storage.outbox import OutboxStore
 from storage.privacy import PrivacyStore
 from storage.relay import RelayStore, StaffPromptStore
 from storage.requests import RequestStore
+from storage.retention import RetentionStore
 from storage.stats import StatsStore
 
 JsonDict = dict[str, Any]
@@ -129,6 +130,9 @@ class StoreSession(Protocol):
 
     @property
     def privacy(self) -> PrivacyStore: ...
+
+    @property
+    def retention(self) -> RetentionStore: ...
 
 
 class Storage(Protocol):

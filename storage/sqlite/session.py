@@ -9,6 +9,7 @@ from storage.sqlite.outbox import SqliteOutboxStore
 from storage.sqlite.privacy import SqlitePrivacyStore
 from storage.sqlite.relay import SqliteRelayStore, SqliteStaffPromptStore
 from storage.sqlite.requests import SqliteRequestStore
+from storage.sqlite.retention import SqliteRetentionStore
 from storage.sqlite.stats import SqliteStatsStore
 from storage.sqlite.stores import SqliteConversationStore, SqliteResidentStore, SqliteUpdateStore
 
@@ -29,3 +30,4 @@ class SqliteStoreSession:
         self.escalations = SqliteEscalationStore(db)
         self.stats = SqliteStatsStore(db)
         self.privacy = SqlitePrivacyStore(db)
+        self.retention = SqliteRetentionStore(db)
