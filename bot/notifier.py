@@ -23,15 +23,18 @@ from notifications.deadlines import DeadlineWatch
 from notifications.digest import DigestJob
 from notifications.followups import FollowupService, FollowupSettings
 from notifications.limits import ChatRateLimiter, RateLimits
+from notifications.maintenance import BackupJob, BackupPlan, RetentionJob
 from notifications.quiet import QuietHours
 from notifications.scheduler import NotificationJobs, NotificationScheduler
 from notifications.stats import Labels
 from notifications.worker import OutboxWorker, RetryPolicy, ViberPolicy
 from services.requests import RequestService
 from storage.base import Storage
+from storage.maintenance import DatabaseMaintenance
 
 __all__ = [
     "Notifier",
+    "build_backup",
     "build_followups",
     "create_notifier",
     "staff_chat_of",
@@ -76,6 +79,16 @@ def build_followups(settings: Settings, requests: RequestService) -> FollowupSer
             answer_days=settings.followup_answer_days,
         ),
     )
+
+
+def build_backup(
+    settings: Settings, database: DatabaseMaintenance | None, clock: Clock
+) -> BackupJob | None:
+    """The daily backup when ``BACKUP_DIR`` is set and the database can be backed up live."""
+    if settings.backup_dir is None or database is None:
+        return None
+    plan = BackupPlan(settings.backup_dir, at=settings.backup_time, keep=settings.backup_keep)
+    return BackupJob(database, clock, plan)
 
 
 def stats_labels(texts: Texts, requests: RequestService | None) -> Labels:
@@ -159,6 +172,7 @@ def create_notifier(
         viber_policy=ViberPolicy(settings.viber_proactive_policy),
     )
     staff_chat = staff_chat_of(settings)
+    database = storage if isinstance(storage, DatabaseMaintenance) else None
     jobs = NotificationJobs(
         storage,
         followups=build_followups(settings, requests) if requests is not None else None,
@@ -174,6 +188,12 @@ def create_notifier(
             labels=stats_labels(texts, requests),
         ),
         clock=clock,
+        # Upkeep at BACKUP_TIME: retention (RETENTION_DAYS), then the backup into BACKUP_DIR.
+        retention=RetentionJob(
+            storage, clock, days=settings.retention_days, at=settings.backup_time
+        ),
+        backup=build_backup(settings, database, clock),
+        database=database,
     )
     scheduler = NotificationScheduler(jobs) if with_scheduler else None
     return Notifier(worker, jobs, scheduler, limiter, closers)

@@ -6,6 +6,9 @@ did, so every job is idempotent and a tick that runs twice, late or after a rest
 thing once. Time comes from the injected clock: jobs call ``clock.now()``; APScheduler's own
 timing only decides *when to look*.
 
+The same scheduler ticks the database's upkeep (``notifications.maintenance``): retention and
+the daily backup at ``BACKUP_TIME``, and an hourly truncating WAL checkpoint.
+
 One scheduler per deployment: APScheduler 3.x cannot coordinate several processes, and two
 would only race for the same (idempotent) work.
 """
@@ -26,7 +29,9 @@ from domain.clock import Clock
 from notifications.deadlines import DeadlineWatch
 from notifications.digest import DigestJob
 from notifications.followups import FollowupService
+from notifications.maintenance import BackupJob, RetentionJob, checkpoint
 from storage.base import Storage
+from storage.maintenance import DatabaseMaintenance
 
 __all__ = ["NotificationJobs", "NotificationScheduler"]
 
@@ -50,13 +55,26 @@ class NotificationJobs:
         deadlines: DeadlineWatch | None = None,
         digest: DigestJob | None = None,
         clock: Clock | None = None,
+        retention: RetentionJob | None = None,
+        backup: BackupJob | None = None,
+        database: DatabaseMaintenance | None = None,
     ) -> None:
         self.storage = storage
         self.followups = followups
         self.deadlines = deadlines
         self.digest = digest
         self.clock = clock
-        self.ticks: dict[str, int] = {"followups": 0, "deadlines": 0, "digest": 0, "prune": 0}
+        self.retention = retention
+        self.backup = backup
+        self.database = database
+        self.ticks: dict[str, int] = {
+            "followups": 0,
+            "deadlines": 0,
+            "digest": 0,
+            "prune": 0,
+            "maintenance": 0,
+            "checkpoint": 0,
+        }
 
     async def followups_tick(self) -> int:
         """Ask, remind, and reopen unexplained "Ні" answers; returns how much was done."""
@@ -104,12 +122,33 @@ class NotificationJobs:
             logger.info("forgot %d processed update keys", pruned)
         return pruned
 
+    async def maintenance_tick(self) -> None:
+        """The daily upkeep once its time has come: retention first (so the copy holds nothing
+        older than the limit), then the backup; a failure of one does not stop the other."""
+        self.ticks["maintenance"] += 1
+        if self.retention is not None:
+            try:
+                await self.retention.tick()
+            except Exception:
+                logger.exception("retention failed")
+        if self.backup is not None:
+            await self.backup.tick()
+
+    async def checkpoint_tick(self) -> bool:
+        """A truncating WAL checkpoint, so the -wal file does not grow for ever."""
+        self.ticks["checkpoint"] += 1
+        if self.database is None:
+            return False
+        return await checkpoint(self.database)
+
     async def run_all(self) -> None:
         """Every tick once (tests, tools)."""
         await self.followups_tick()
         await self.deadlines_tick()
         await self.digest_tick()
         await self.prune_tick()
+        await self.maintenance_tick()
+        await self.checkpoint_tick()
 
 
 class NotificationScheduler:
@@ -122,11 +161,15 @@ class NotificationScheduler:
         tick_seconds: float = 5.0,
         digest_seconds: float = 60.0,
         prune_seconds: float = 3600.0,
+        maintenance_seconds: float = 60.0,
+        checkpoint_seconds: float = 3600.0,
     ) -> None:
         self.jobs = jobs
         self.tick_seconds = tick_seconds
         self.digest_seconds = digest_seconds
         self.prune_seconds = prune_seconds
+        self.maintenance_seconds = maintenance_seconds
+        self.checkpoint_seconds = checkpoint_seconds
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Future[None]] = set()
 
@@ -158,6 +201,18 @@ class NotificationScheduler:
             self._guarded("digest", self.jobs.digest_tick),
             IntervalTrigger(seconds=self.digest_seconds),
             id="digest",
+            **every,
+        )
+        scheduler.add_job(
+            self._guarded("maintenance", self.jobs.maintenance_tick),
+            IntervalTrigger(seconds=self.maintenance_seconds),
+            id="maintenance",
+            **every,
+        )
+        scheduler.add_job(
+            self._guarded("checkpoint", self.jobs.checkpoint_tick),
+            IntervalTrigger(seconds=self.checkpoint_seconds),
+            id="checkpoint",
             **every,
         )
         scheduler.start()
