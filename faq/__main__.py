@@ -4,10 +4,10 @@ import os
 import sys
 
 from faq.cli import main
-from faq.unanswered import database_unanswered
+from faq.unanswered import database_feedback, database_unanswered
 
 try:
-    code = main(unanswered_provider=database_unanswered)
+    code = main(unanswered_provider=database_unanswered, feedback_provider=database_feedback)
     sys.stdout.flush()
 except BrokenPipeError:
     # The reader went away (``python -m faq list | head``); stop quietly like other CLI tools.

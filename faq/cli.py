@@ -25,13 +25,38 @@ from faq.text import fold
 if TYPE_CHECKING:
     from faq.matcher import Match, Matcher
 
-__all__ = ["UnansweredItem", "UnansweredProvider", "main", "unanswered_report"]
+__all__ = [
+    "FeedbackProvider",
+    "FeedbackRows",
+    "MisrouteItem",
+    "UnansweredItem",
+    "UnansweredProvider",
+    "main",
+    "misroute_report",
+    "unanswered_report",
+]
 
 logger = logging.getLogger(__name__)
 
 # Given a DATABASE_URL (None: the bot's configured one), rows of (message text, how many times
 # residents sent it) that the bot could not answer; the storage layer provides them.
 UnansweredProvider = Callable[[str | None], Iterable[tuple[str, int]]]
+
+# (message text, the topics the bot gave or offered, how many times) for the misroute sections.
+MisrouteRow = tuple[str, tuple[str, ...], int]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRows:
+    """Misroutes from the bot's database: answers residents marked not helpful (one topic: the
+    one given) and topic suggestions they did not press (the topics offered, best first)."""
+
+    not_helpful: Sequence[MisrouteRow] = ()
+    not_taken: Sequence[MisrouteRow] = ()
+
+
+# Given a DATABASE_URL (None: the bot's configured one), the misroute rows.
+FeedbackProvider = Callable[[str | None], FeedbackRows]
 
 STALE_AFTER = timedelta(days=183)
 
@@ -45,6 +70,17 @@ class UnansweredItem:
     suggestion: Match | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MisrouteItem:
+    """A message the bot answered or offered topics for, and the resident was not helped: the
+    topics given, how often, and what it would match today."""
+
+    text: str
+    topics: tuple[str, ...]
+    count: int
+    suggestion: Match | None = None
+
+
 def unanswered_report(
     rows: Iterable[tuple[str, int]], *, limit: int = 20, matcher: Matcher | None = None
 ) -> list[UnansweredItem]:
@@ -53,8 +89,6 @@ def unanswered_report(
     With a matcher, each item also says what the current content would answer, so an editor sees
     which gaps are already closed.
     """
-    from faq.matcher import Decision  # noqa: PLC0415 - numpy and rapidfuzz load only when needed
-
     counts: dict[str, int] = {}
     shown: dict[str, str] = {}
     for text, count in rows:
@@ -64,20 +98,44 @@ def unanswered_report(
         counts[key] = counts.get(key, 0) + int(count)
         shown.setdefault(key, text.strip())
     ranked = sorted(counts, key=lambda k: (-counts[k], k))[: max(limit, 0)]
-    items = []
-    for key in ranked:
-        suggestion = None
-        if matcher is not None:
-            verdict = matcher.classify(shown[key])
-            suggestion = verdict.best if verdict.decision is not Decision.UNKNOWN else None
-        items.append(UnansweredItem(shown[key], counts[key], suggestion))
-    return items
+    return [UnansweredItem(shown[key], counts[key], _now(matcher, shown[key])) for key in ranked]
+
+
+def misroute_report(
+    rows: Iterable[MisrouteRow], *, limit: int = 20, matcher: Matcher | None = None
+) -> list[MisrouteItem]:
+    """Merge spelling variants of the same message given the same topics, most frequent
+    first, ``limit`` of them; with a matcher, what the current content would answer."""
+    counts: dict[tuple[str, tuple[str, ...]], int] = {}
+    shown: dict[tuple[str, tuple[str, ...]], str] = {}
+    for text, topics, count in rows:
+        key = (fold(text), tuple(topics))
+        if not key[0]:
+            continue
+        counts[key] = counts.get(key, 0) + int(count)
+        shown.setdefault(key, text.strip())
+    ranked = sorted(counts, key=lambda k: (-counts[k], k))[: max(limit, 0)]
+    return [
+        MisrouteItem(shown[key], key[1], counts[key], _now(matcher, shown[key])) for key in ranked
+    ]
+
+
+def _now(matcher: Matcher | None, text: str) -> Match | None:
+    """The entry the current content answers or suggests first; None when it says it does
+    not know (or without a matcher)."""
+    if matcher is None:
+        return None
+    from faq.matcher import Decision  # noqa: PLC0415 - numpy and rapidfuzz load only when needed
+
+    verdict = matcher.classify(text)
+    return verdict.best if verdict.decision is not Decision.UNKNOWN else None
 
 
 def main(
     argv: Sequence[str] | None = None,
     *,
     unanswered_provider: UnansweredProvider | None = None,
+    feedback_provider: FeedbackProvider | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
@@ -93,7 +151,7 @@ def main(
             return _list(args, out)
         if args.command == "check":
             return _check(args, out, err)
-        return _unanswered(args, out, err, unanswered_provider)
+        return _unanswered(args, out, err, unanswered_provider, feedback_provider)
     except ContentError as exc:
         print(f"content is not valid:\n{exc}", file=err)
         return 1
@@ -131,11 +189,33 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     unanswered = commands.add_parser(
-        "unanswered", help="messages the bot could not answer, most frequent first"
+        "unanswered",
+        help="messages the bot could not answer, answers marked not helpful, suggestions not "
+        "taken; most frequent first",
+        description="Three sections, each most frequent first: 'unanswered' (nothing matched), "
+        "'not helpful' (answers a resident marked not helpful: the message and the topic "
+        "given) and 'suggestions not taken' (topics offered as buttons for an uncertain "
+        "match, none of which the resident ever pressed). 'matches now' ('now' in JSON) is what "
+        "the current content would answer.",
     )
     unanswered.add_argument("--database", default=None, help="DATABASE_URL of the bot")
-    unanswered.add_argument("--limit", type=int, default=20, help="how many messages to show")
-    unanswered.add_argument("--json", action="store_true", help="machine-readable output")
+    unanswered.add_argument(
+        "--limit", type=int, default=20, help="how many messages to show in each section"
+    )
+    output = unanswered.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help='the unanswered section only, unchanged for existing scripts: [{"text", "count", '
+        '"now"}]',
+    )
+    output.add_argument(
+        "--json-all",
+        action="store_true",
+        help='every section as one object: {"unanswered": [as --json], "not_helpful": '
+        '[{"text", "topic", "count", "now"}], "suggestions_not_taken": [{"text", "topics", '
+        '"count", "now"}]}',
+    )
     content_option(unanswered)
     return parser
 
@@ -258,6 +338,7 @@ def _unanswered(
     out: TextIO,
     err: TextIO,
     provider: UnansweredProvider | None,
+    feedback_provider: FeedbackProvider | None,
 ) -> int:
     if provider is None:
         print(
@@ -270,26 +351,67 @@ def _unanswered(
     rows = provider(args.database)
     matcher = _matcher(_load(args.content))
     items = unanswered_report(rows, limit=args.limit, matcher=matcher)
+    unanswered_json = [
+        {"text": item.text, "count": item.count, "now": _entry_id(item.suggestion)}
+        for item in items
+    ]
     if args.json:
-        data = [
-            {
-                "text": item.text,
-                "count": item.count,
-                "now": None if item.suggestion is None else item.suggestion.entry_id,
-            }
-            for item in items
-        ]
+        print(json.dumps(unanswered_json, ensure_ascii=False), file=out)
+        return 0
+    # Without a reader of the misroutes (only in tests) their sections say so: None.
+    not_helpful = not_taken = None
+    if feedback_provider is not None:
+        feedback = feedback_provider(args.database)
+        not_helpful = misroute_report(feedback.not_helpful, limit=args.limit, matcher=matcher)
+        not_taken = misroute_report(feedback.not_taken, limit=args.limit, matcher=matcher)
+    if args.json_all:
+        data = {
+            "unanswered": unanswered_json,
+            "not_helpful": _misroute_json(not_helpful, lambda t: {"topic": t[0] if t else None}),
+            "suggestions_not_taken": _misroute_json(not_taken, lambda t: {"topics": list(t)}),
+        }
         print(json.dumps(data, ensure_ascii=False), file=out)
         return 0
+    print("unanswered (nothing matched):", file=out)
     _table(
-        [
-            (str(i.count), i.text, "-" if i.suggestion is None else i.suggestion.entry_id)
-            for i in items
-        ],
+        [(str(i.count), i.text, _entry_id(i.suggestion) or "-") for i in items],
         ("count", "message", "matches now"),
         out,
     )
+    print("\nnot helpful (answers a resident marked not helpful):", file=out)
+    _misroute_table(not_helpful, "topic given", out)
+    print("\nsuggestions not taken (none of the offered topics was pressed):", file=out)
+    _misroute_table(not_taken, "suggested topics", out)
     return 0
+
+
+def _entry_id(match: Match | None) -> str | None:
+    return None if match is None else match.entry_id
+
+
+def _misroute_json(
+    items: Sequence[MisrouteItem] | None, topics: Callable[[tuple[str, ...]], dict[str, object]]
+) -> list[dict[str, object]] | None:
+    if items is None:
+        return None
+    return [
+        {"text": i.text, **topics(i.topics), "count": i.count, "now": _entry_id(i.suggestion)}
+        for i in items
+    ]
+
+
+def _misroute_table(items: Sequence[MisrouteItem] | None, given: str, out: TextIO) -> None:
+    if items is None:
+        print("(not available: no reader of the bot database connected)", file=out)
+        return
+    _table(
+        [
+            (str(i.count), i.text, ", ".join(i.topics), _entry_id(i.suggestion) or "-")
+            for i in items
+        ],
+        ("count", "message", given, "matches now"),
+        out,
+    )
 
 
 def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...], out: TextIO) -> None:

@@ -1,5 +1,12 @@
 """Consultations: free-text questions matched against the knowledge base, browsing by topic,
-"was this helpful?", and the nearest shelters from a shared location."""
+"was this helpful?", and the nearest shelters from a shared location.
+
+For content editors (``python -m faq unanswered``) the question typed is kept with an answer
+given from free text (a "not helpful" then shows what was asked), and topics offered as buttons
+for an uncertain match are recorded as an offer; the buttons carry the offer's id, so pressing
+one marks the offer taken. An offer none of whose buttons was ever pressed is a suggestion not
+taken.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from handlers.menu import menu_button_row
 from handlers.messages import Button, ButtonKind, Incoming, Kind, Location, Reply
 from handlers.payloads import Payload, build
 from handlers.registry import Registry
-from storage.consultations import NewConsultation
+from storage.consultations import NewConsultation, NewSuggestions
 
 PREPARED_KEY = "faq_verdict"
 MAX_RELATED = 3
@@ -133,6 +140,17 @@ class ConsultFeature:
         entry = self.kb.get(payload.arg() or "")
         if entry is None:
             return [Reply(ctx.t("stale_button"), buttons=(self._topics_row(ctx),))]
+        offer_id = payload.arg(1)
+        if offer_id is not None and offer_id.isdigit():
+            # A suggestion button: the offer is taken. Someone else's or a forged offer id is
+            # answered like browsing (the entry is public) and marks nothing.
+            taken = await ctx.session.consultations.take_suggestion(
+                int(offer_id), ctx.resident.id, entry.id, now=ctx.now
+            )
+            if taken is not None:
+                return await self._answer(
+                    ctx, entry, source="suggestion", score=None, question=taken.question
+                )
         return await self._answer(ctx, entry, source="menu", score=None)
 
     # --- free text --------------------------------------------------------------------------
@@ -150,14 +168,17 @@ class ConsultFeature:
         if verdict.decision is Decision.ANSWER and best is not None:
             entry = self.kb.get(best.entry_id)
             if entry is not None:
-                return await self._answer(ctx, entry, source="text", score=best.score)
-        if verdict.decision is Decision.SUGGEST and verdict.matches:
-            rows = tuple(
-                (Button(entry.title.get(ctx.lang), build("faq", entry.id)),)
+                return await self._answer(
+                    ctx, entry, source="text", score=best.score, question=text
+                )
+        if verdict.decision is Decision.SUGGEST:
+            offered = [
+                entry
                 for entry in (self.kb.get(match.entry_id) for match in verdict.matches)
                 if entry is not None
-            )
-            return [Reply(ctx.t("consult_suggest"), buttons=(*rows, self._help_row(ctx)))]
+            ]
+            if offered:
+                return await self._suggest(ctx, text, offered, best.score if best else None)
         await ctx.session.consultations.record(
             NewConsultation(
                 resident_id=ctx.resident.id,
@@ -177,8 +198,33 @@ class ConsultFeature:
             )
         ]
 
+    async def _suggest(
+        self, ctx: Context, text: str, offered: list[Entry], score: float | None
+    ) -> list[Reply]:
+        offer_id = await ctx.session.consultations.offer_suggestions(
+            NewSuggestions(
+                resident_id=ctx.resident.id,
+                channel=ctx.incoming.user.channel,
+                question=text,
+                topics=tuple(entry.id for entry in offered),
+                score=score,
+            ),
+            now=ctx.now,
+        )
+        rows = tuple(
+            (Button(entry.title.get(ctx.lang), build("faq", entry.id, offer_id)),)
+            for entry in offered
+        )
+        return [Reply(ctx.t("consult_suggest"), buttons=(*rows, self._help_row(ctx)))]
+
     async def _answer(
-        self, ctx: Context, entry: Entry, *, source: str, score: float | None
+        self,
+        ctx: Context,
+        entry: Entry,
+        *,
+        source: str,
+        score: float | None,
+        question: str | None = None,
     ) -> list[Reply]:
         consultation_id = await ctx.session.consultations.record(
             NewConsultation(
@@ -188,6 +234,7 @@ class ConsultFeature:
                 source=source,
                 matched=True,
                 score=score,
+                question=question,
             ),
             now=ctx.now,
         )

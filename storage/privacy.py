@@ -6,10 +6,11 @@ what is kept is the policy of DESIGN.md invariant 6, decided here once for every
 * **Erased at once**: phone, address, location, photos, description and the resident's own notes
   (answers, reopening reasons) of their *closed* requests; the text and photos of every relay
   message (both directions: an operator's answer may quote the resident); follow-up comments
-  and reasons; the texts of their consultation questions; the display name, the consent flag and
-  its date; the conversation state; the bodies of outbox messages about them (already sent,
-  given up, or still waiting; a waiting one is cancelled, except a status update of one of their
-  requests, which carries no data the resident gave and which they are owed).
+  and reasons; the texts of their consultation questions (unanswered, answered, and those topic
+  suggestions were offered for); the display name, the consent flag and its date; the
+  conversation state; the bodies of outbox messages about them (already sent, given up, or still
+  waiting; a waiting one is cancelled, except a status update of one of their requests, which
+  carries no data the resident gave and which they are owed).
 * **Kept until closure**: a request still open keeps what its executor needs (address, location,
   phone, description, photos, the resident's answers) and is marked ``erased_at``; when it is
   done or rejected, ``finish_closed`` erases it (the conversation calls it from a request
@@ -46,6 +47,7 @@ class ErasureReport:
     relay_sessions_closed: int = 0
     followups: int = 0
     consultations: int = 0
+    suggestions: int = 0
     outbox_scrubbed: int = 0
     outbox_cancelled: int = 0
 

@@ -99,6 +99,11 @@ class SqlitePrivacyStore:
             " WHERE resident_id = ? AND question IS NOT NULL",
             (resident_id,),
         )
+        suggestions = await self._change(
+            "UPDATE consultation_suggestions SET question = NULL"
+            " WHERE resident_id = ? AND question IS NOT NULL",
+            (resident_id,),
+        )
         await self._db.execute(
             "UPDATE residents SET display_name = NULL, consent_personal_data = 0,"
             " consent_at = NULL WHERE id = ?",
@@ -132,6 +137,7 @@ class SqlitePrivacyStore:
             relay_sessions_closed=sessions_closed,
             followups=erased.followups,
             consultations=consultations,
+            suggestions=suggestions,
             outbox_scrubbed=scrubbed,
             outbox_cancelled=cancelled,
         )
