@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import sys
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def worker_env(server_url: str, database: Path) -> dict[str, str]:
 
 
 def statuses(database: Path) -> dict[str, str]:
-    with sqlite3.connect(database, timeout=10) as db:
+    with closing(sqlite3.connect(database, timeout=10)) as db:
         return dict(db.execute("SELECT idempotency_key, status FROM outbox").fetchall())
 
 

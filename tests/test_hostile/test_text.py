@@ -10,6 +10,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -90,7 +91,7 @@ def check_sent(live: LiveBot, user: int) -> list[str]:
 
 
 def stored_descriptions(live: LiveBot, user: int) -> list[str]:
-    with sqlite3.connect(live.database) as db:
+    with closing(sqlite3.connect(live.database)) as db:
         rows = db.execute(
             "SELECT description FROM requests WHERE channel = 'telegram' AND chat_id = ?",
             (str(user),),
@@ -99,7 +100,7 @@ def stored_descriptions(live: LiveBot, user: int) -> list[str]:
 
 
 def tables(live: LiveBot) -> set[str]:
-    with sqlite3.connect(live.database) as db:
+    with closing(sqlite3.connect(live.database)) as db:
         return {str(row[0]) for row in db.execute("SELECT name FROM sqlite_master")}
 
 
@@ -145,7 +146,7 @@ def test_sql_in_text_is_data(live: LiveBot) -> None:
     live.run(say(live, user, SQL))
     live.run(say(live, user, "Robert'); DROP TABLE requests;--"))
     check_sent(live, user)
-    with sqlite3.connect(live.database) as db:
+    with closing(sqlite3.connect(live.database)) as db:
         questions = {str(row[0]) for row in db.execute("SELECT question FROM consultations")}
         assert db.execute("SELECT COUNT(*) FROM residents").fetchone()[0] > 0
     assert SQL.lower() in questions  # unanswered questions are kept for editors, as typed
@@ -160,7 +161,7 @@ def test_a_hundred_thousand_characters_are_refused_politely(live: LiveBot) -> No
     plain = check_sent(live, user)
     assert "4000" in " ".join(plain)  # "too long ... shorten it to 4000 characters"
     assert len(replies) == 1
-    with sqlite3.connect(live.database) as db:
+    with closing(sqlite3.connect(live.database)) as db:
         longest = db.execute("SELECT MAX(LENGTH(question)) FROM consultations").fetchone()[0]
     assert longest is None or longest < 1000
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 Where = list[tuple[str, str]]
@@ -36,7 +37,7 @@ async def scan(path: Path, needles: list[str]) -> dict[str, Where]:
     """For each needle, the (table, column) pairs whose values contain it (case-insensitive;
     digits-only needles ignore formatting). Empty lists mean "found nowhere"."""
     found: dict[str, Where] = {needle: [] for needle in needles}
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         for table in _tables(db):
             for column in _columns(db, table):
                 values = db.execute(
@@ -50,7 +51,7 @@ async def scan(path: Path, needles: list[str]) -> dict[str, Where]:
 
 async def table_counts(path: Path) -> dict[str, int]:
     """Rows per table."""
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         return {
             table: int(db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
             for table in _tables(db)
