@@ -114,8 +114,12 @@ class Notifier:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self.task = asyncio.create_task(self.worker.run(), name="outbox-worker")
+    async def start(self) -> None:
+        """Recover what a killed process left in flight, then deliver and tick. Awaited before
+        any update is taken: replies committed from then on are SENDING by their sender, and a
+        later recovery would send them twice."""
+        await self.worker.recover()
+        self.task = asyncio.create_task(self.worker.run(recover=False), name="outbox-worker")
         if self.scheduler is not None:
             self.scheduler.start()
 
@@ -222,7 +226,7 @@ async def run_worker_only(
         requests=requests,
         channels=channels or {},
     )
-    notifier.start()
+    await notifier.start()
     logger.info("delivery worker started")
     try:
         assert notifier.task is not None

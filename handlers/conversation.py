@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from domain.clock import Clock
 from domain.identity import UserRef
@@ -15,7 +16,7 @@ from handlers.messages import Incoming, Kind, Reply, said
 from handlers.payloads import parse
 from handlers.registry import Feature, Registry
 from handlers.texts import Texts
-from storage.base import Storage
+from storage.base import Storage, StoreSession
 from storage.errors import StorageBusy
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,21 @@ logger = logging.getLogger(__name__)
 MAX_TEXT = 4000  # longer texts are refused with a clear answer (Telegram caps at 4096 anyway)
 
 Preparer = Callable[[Incoming, str], Awaitable[dict[str, object]]]
+# Writes the replies to an update in the update's own transaction:
+# (session, the update, its replies, the resident's id, now) -> the stored copy's id.
+KeepReplies = Callable[[StoreSession, Incoming, list[Reply], int, datetime], Awaitable[int | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What one update produced: the replies, and the id of their durable copy when they were
+    committed with the update (``Conversation.process``); the sender marks that copy sent."""
+
+    replies: list[Reply] = field(default_factory=list)
+    kept_id: int | None = None
+    # False when nothing was committed because the database stayed busy: the platform should
+    # get an error status so that it delivers the update again (nothing is lost).
+    committed: bool = True
 
 
 def _clean(text: str | None) -> str | None:
@@ -58,8 +74,10 @@ class Conversation:
         texts: Texts,
         features: Iterable[Feature],
         preparers: Iterable[Preparer] = (),
+        keep_replies: KeepReplies | None = None,
     ) -> None:
         self.storage = storage
+        self._keep_replies = keep_replies
         self.clock = clock
         self.texts = texts
         self.registry = Registry()
@@ -70,12 +88,22 @@ class Conversation:
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Handle one message; never raises for bad input, storage trouble or a feature's bug."""
+        return (await self._handle(incoming, keep=False)).replies
+
+    async def process(self, incoming: Incoming) -> Handled:
+        """Handle one message and commit its replies with it (``keep_replies``), so that an
+        update acknowledged to the platform after this returns is never left unanswered: a
+        crash before the replies are sent leaves them to the delivery worker's recovery."""
+        return await self._handle(incoming, keep=self._keep_replies is not None)
+
+    async def _handle(self, incoming: Incoming, *, keep: bool) -> Handled:
         incoming = without_lone_surrogates(incoming)
         async with self._locks.hold(incoming.user):
-            return await self._handle_locked(incoming)
+            return await self._handle_locked(incoming, keep=keep)
 
-    async def _handle_locked(self, incoming: Incoming) -> list[Reply]:
+    async def _handle_locked(self, incoming: Incoming, *, keep: bool) -> Handled:
         language = "uk"
+        kept_id: int | None = None
         try:
             prepared = await self._prepare(incoming)
             async with self.storage.transaction() as session:
@@ -86,7 +114,7 @@ class Conversation:
                     incoming.update_key, now=now
                 ):
                     logger.info("duplicate update %s ignored", incoming.update_key)
-                    return []
+                    return Handled()
                 resident = await session.residents.touch(incoming.user, now=now)
                 language = resident.language
                 state = await session.conversations.load(resident.id)
@@ -104,15 +132,23 @@ class Conversation:
                 if (ctx.state.step, json.dumps(ctx.state.data, sort_keys=True)) != loaded:
                     # Most messages (consultations) leave the state as it was: no write.
                     await session.conversations.save(resident.id, ctx.state, now=now)
+                if keep and replies and self._keep_replies is not None:
+                    kept_id = await self._keep_replies(session, incoming, replies, resident.id, now)
             for callback in ctx.after_commit:
-                await callback()
-            return replies
+                try:
+                    await callback()
+                except Exception:
+                    # Committed already: the replies stand; what the callback owed is its own.
+                    logger.exception("after-commit work of update %s failed", incoming.update_key)
+            return Handled(replies, kept_id)
         except StorageBusy:
             logger.warning("storage busy; update %s not processed", incoming.update_key)
-            return [Reply(self.texts.get(language, "busy"))]
+            # Where the platform delivers it again (a webhook answered with an error status),
+            # the adapter drops this reply: "busy, please repeat" would make it come twice.
+            return Handled([Reply(self.texts.get(language, "busy"))], committed=False)
         except Exception:
             logger.exception("failed to handle update %s", incoming.update_key)
-            return [Reply(self.texts.get(language, "error"))]
+            return Handled([Reply(self.texts.get(language, "error"))])
 
     async def _prepare(self, incoming: Incoming) -> dict[str, object]:
         """Expensive, storage-free work (FAQ matching) done before the transaction opens."""

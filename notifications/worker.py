@@ -231,10 +231,12 @@ class OutboxWorker:
             )
         return count
 
-    async def run(self) -> None:
-        """Deliver until ``stop()``; recovers in-flight messages first. Cancelling the task
-        instead of calling ``stop()`` leaves the calls in flight to the next start."""
-        await self.recover()
+    async def run(self, *, recover: bool = True) -> None:
+        """Deliver until ``stop()``; recovers in-flight messages first (unless the caller did,
+        before it started taking updates). Cancelling the task instead of calling ``stop()``
+        leaves the calls in flight to the next start."""
+        if recover:
+            await self.recover()
         heads: list[OutboxMessage] = []
         loaded = float("-inf")
         while not self._stop.is_set():

@@ -63,6 +63,12 @@ class OutboxStore(Protocol):
         """Add ``message`` unless its idempotency key exists; True when added."""
         ...
 
+    async def enqueue_claimed(self, message: NewOutboxMessage, *, now: datetime) -> int | None:
+        """Add ``message`` already SENDING (one attempt counted) for the caller to send itself;
+        its id, or None when the key exists. A crash before it is marked sent leaves it to the
+        delivery worker's recovery, like any message in flight."""
+        ...
+
     async def due(self, *, now: datetime, limit: int) -> list[OutboxMessage]:
         """Pending messages whose time has come, oldest first."""
         ...

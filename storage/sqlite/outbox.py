@@ -69,6 +69,28 @@ class SqliteOutboxStore:
         )
         return cursor.rowcount == 1
 
+    async def enqueue_claimed(self, message: NewOutboxMessage, *, now: datetime) -> int | None:
+        cursor = await self._db.execute(
+            "INSERT INTO outbox (idempotency_key, channel, chat_id, kind, body, resident_id,"
+            " urgent, status, attempts, not_before, due_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?)"
+            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            (
+                message.idempotency_key,
+                message.chat.channel.value,
+                message.chat.user_id,
+                message.kind,
+                message.body,
+                message.resident_id,
+                int(message.urgent),
+                to_db_time(message.not_before),
+                to_db_time(message.not_before),
+                to_db_time(now),
+            ),
+        )
+        row = await cursor.fetchone()
+        return int(row[0]) if row is not None else None
+
     async def _select(self, where: str, params: tuple[Any, ...]) -> list[OutboxMessage]:
         async with self._db.execute(f"SELECT {_COLUMNS} FROM outbox {where}", params) as cursor:  # noqa: S608
             return [_row(row) for row in await cursor.fetchall()]

@@ -1,0 +1,194 @@
+"""Replies to residents' messages: committed with the update, sent right after it is acknowledged.
+
+The platforms never deliver again what they got HTTP 200 for (Telegram, Viber), so an update is
+acknowledged only once it is safe: the conversation processes it and commits its state, its
+update key and a copy of its replies (an outbox row, kind ``reply``, already SENDING) in one
+transaction (:func:`keep_replies`), and only then does the webhook answer 200. The replies go
+out at once from here, through the conversation's own channel (it waits out a 429 inline; the
+delivery worker's paced channel would hold a reply behind notifications and the global rate).
+
+What can happen to a reply:
+
+* sent: its row is marked SENT (many rows in one transaction when replies finish together);
+* the platform refused it for now (429 for long, 5xx, a timeout, blocked): the row goes back to
+  PENDING with the parts already sent recorded, and the delivery worker takes it from there
+  with its retries, backoff, dead letters and blocked-resident handling;
+* the process died first: the row is still SENDING, and the delivery worker's recovery at the
+  next start sends it (a reply the platform had already accepted is then sent twice: the same
+  "at most the messages in flight" bound as every outbox message, invariant 2).
+
+Why a row and not an inbox of raw updates processed after the 200: measured with
+``python -m bench --only webhook``, the row adds one INSERT to a transaction the update needs
+anyway and a grouped UPDATE, while an inbox would add a commit before the 200 and a second
+pass over every update; see the README's webhook figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from domain.clock import Clock
+from domain.identity import ChannelName, UserRef
+from handlers.channel import Channel, DeliveryError, RetryAfter
+from handlers.conversation import Handled
+from handlers.messages import Incoming, Reply
+from notifications.codec import encode_replies
+from storage.base import Storage, StoreSession
+from storage.outbox import NewOutboxMessage
+
+__all__ = ["REPLY_KIND", "ReplySender", "keep_replies"]
+
+logger = logging.getLogger(__name__)
+
+REPLY_KIND = "reply"
+FIRST_RETRY = 5.0  # seconds before the worker tries a reply the platform refused for now
+CLOSE_GRACE = 10.0
+
+
+async def keep_replies(
+    session: StoreSession,
+    incoming: Incoming,
+    replies: list[Reply],
+    resident_id: int,
+    now: datetime,
+) -> int | None:
+    """The conversation's ``keep_replies``: the replies as an outbox row in SENDING, keyed by
+    the update (a redelivered update never gets here: its key is found first)."""
+    if incoming.update_key is None:
+        return None
+    return await session.outbox.enqueue_claimed(
+        NewOutboxMessage(
+            idempotency_key=f"{REPLY_KIND}:{incoming.update_key}",
+            chat=incoming.user,
+            kind=REPLY_KIND,
+            body=encode_replies(replies),
+            not_before=now,
+            resident_id=resident_id,
+        ),
+        now=now,
+    )
+
+
+class ReplySender:
+    """Sends handled updates' replies in the background and records the outcome."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        channels: Mapping[ChannelName, Channel],
+        clock: Clock,
+        *,
+        first_retry: float = FIRST_RETRY,
+        rand: random.Random | None = None,
+    ) -> None:
+        self.storage = storage
+        self.channels = dict(channels)
+        self.clock = clock
+        self.first_retry = first_retry
+        self._rand = rand or random.Random()  # noqa: S311 - jitter, not a secret
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sent: list[tuple[int, list[str]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.sent = 0
+        self.returned = 0
+
+    @property
+    def pending(self) -> int:
+        """Replies being sent now."""
+        return len(self._tasks)
+
+    def add_channel(self, name: ChannelName, channel: Channel) -> None:
+        self.channels[name] = channel
+
+    def send(self, user: UserRef, handled: Handled) -> None:
+        """Start sending ``handled.replies`` to ``user``; returns at once."""
+        if not handled.replies:
+            return
+        task = asyncio.create_task(self._send(user, handled), name="reply")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Let the replies in flight finish for ``grace`` seconds; what is cut off stays
+        SENDING and is sent by the worker's recovery at the next start."""
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                logger.warning("%d replies cut off at shutdown; sent at the next start", len(late))
+                await asyncio.gather(*late, return_exceptions=True)
+        if self._flusher is not None:
+            await self._flusher
+
+    async def _send(self, user: UserRef, handled: Handled) -> None:
+        channel = self.channels.get(user.channel)
+        if channel is None:
+            logger.error("no %s channel for a reply", user.channel)
+            return
+        sent_ids: list[str] = []
+        done = 0
+        try:
+            for reply in handled.replies:
+                sent = await channel.send(user, [reply])
+                sent_ids.extend(item.message_id for item in sent)
+                done += 1
+        except DeliveryError as error:
+            logger.warning("reply to %s not delivered now: %s", user.channel, type(error).__name__)
+            if handled.kept_id is not None:
+                await self._give_back(handled.kept_id, done, sent_ids, error)
+            return
+        except Exception:
+            # A reply the adapter cannot render fails the same way in the worker: it gets there
+            # a bounded number of tries and becomes a dead letter staff can see.
+            logger.exception("reply to %s could not be sent", user.channel)
+            if handled.kept_id is not None:
+                await self._give_back(handled.kept_id, done, sent_ids, None)
+            return
+        if handled.kept_id is not None:
+            await self._mark_sent(handled.kept_id, sent_ids)
+
+    async def _give_back(
+        self, kept_id: int, done: int, sent_ids: Sequence[str], error: DeliveryError | None
+    ) -> None:
+        """Hand the reply to the delivery worker, after the parts the platform accepted."""
+        delay = error.seconds if isinstance(error, RetryAfter) else self.first_retry
+        delay *= 1 + self._rand.random() / 2
+        now = self.clock.now()
+        reason = type(error).__name__ if error is not None else "could not be sent"
+        try:
+            async with self.storage.transaction() as session:
+                await session.outbox.record_progress(
+                    kept_id, parts_sent=done, sent_ids=list(sent_ids)
+                )
+                await session.outbox.reschedule(
+                    kept_id,
+                    not_before=now + timedelta(seconds=delay),
+                    error=f"reply: {reason}",
+                    count_attempt=not isinstance(error, RetryAfter),
+                )
+            self.returned += 1
+        except Exception:
+            # Left SENDING: the worker's recovery sends it at the next start.
+            logger.exception("reply %s could not be handed to the delivery worker", kept_id)
+
+    async def _mark_sent(self, kept_id: int, sent_ids: list[str]) -> None:
+        """Group commit: replies that finish while a commit runs go into the next one."""
+        self._sent.append((kept_id, sent_ids))
+        self.sent += 1
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="reply-sent")
+
+    async def _flush(self) -> None:
+        while self._sent:
+            batch, self._sent = self._sent, []
+            try:
+                async with self.storage.transaction() as session:
+                    await session.outbox.mark_sent_many(batch, now=self.clock.now())
+            except Exception:
+                # Left SENDING: sent again after a restart (at most these repeat).
+                logger.exception("could not record %d sent replies", len(batch))
