@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +20,9 @@ from aiohttp import web
 from aiohttp.web_log import AccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
+from pydantic import ValidationError
 
+from bot.admin import run_admin
 from bot.console import ConsoleChannel, run_console
 from bot.notifier import (
     Notifier,
@@ -29,9 +34,11 @@ from bot.notifier import (
 )
 from bot.settings import Settings
 from bot.viber import ViberChannel, ViberClient, setup_viber
+from bot.viber.webhook import Deliver
 from domain.clock import Clock, SystemClock
 from domain.identity import ChannelName, UserRef
 from faq.crisis import load_crisis
+from faq.errors import ContentError
 from faq.knowledge import load_knowledge_base
 from faq.matcher import Matcher
 from faq.offtopic import load_offtopic
@@ -48,9 +55,11 @@ from handlers.registry import Feature
 from handlers.relay import RelayFeature
 from handlers.requests import RequestsFeature
 from handlers.texts import Texts
+from notifications.replies import ReplySender, keep_replies
 from services.relay import RelayForwarder, RelayService
 from services.requests import RequestService
-from services.routing import load_routing
+from services.routing import RoutingError, load_routing
+from storage.errors import ConfigurationError, MigrationError
 from storage.sqlite import SqliteStorage, open_storage
 
 if TYPE_CHECKING:
@@ -148,13 +157,19 @@ async def build_core(
     )
     features, preparers = build_features(settings, requests=requests, relay=relay_feature)
     conversation = Conversation(
-        storage=storage, clock=clock, texts=texts, features=features, preparers=preparers
+        storage=storage,
+        clock=clock,
+        texts=texts,
+        features=features,
+        preparers=preparers,
+        keep_replies=keep_replies,
     )
     return Core(settings, clock, storage, texts, conversation, requests=requests, relay=relay)
 
 
-def start_notifier(core: Core, channels: dict[ChannelName, Channel]) -> Notifier:
-    """The outbox worker and the scheduled jobs (follow-ups, deadlines, digest)."""
+async def start_notifier(core: Core, channels: dict[ChannelName, Channel]) -> Notifier:
+    """The outbox worker and the scheduled jobs (follow-ups, deadlines, digest), started after
+    the recovery of what a killed process left in flight."""
     notifier = create_notifier(
         core.settings,
         storage=core.storage,
@@ -163,14 +178,14 @@ def start_notifier(core: Core, channels: dict[ChannelName, Channel]) -> Notifier
         requests=core.requests,
         channels=channels,
     )
-    notifier.start()
+    await notifier.start()
     return notifier
 
 
 async def run_console_mode(settings: Settings) -> None:
     core = await build_core(settings)
     console = ConsoleChannel()
-    notifier = start_notifier(core, {ChannelName.CONSOLE: console})
+    notifier = await start_notifier(core, {ChannelName.CONSOLE: console})
     try:
         await run_console(core.conversation.handle, console)
     finally:
@@ -193,8 +208,30 @@ async def run_worker_mode(settings: Settings) -> None:
         await core.close()
 
 
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGTERM/SIGINT set ``stop`` (a graceful shutdown); a second one exits at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            logger.warning("second signal: exiting now")
+            os._exit(128 + signum)
+        logger.info("signal %s: shutting down gracefully", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, on_signal, signum)
+
+
 async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Run Telegram (polling or webhook) and Viber (webhook) until ``stop`` is set or a signal."""
+    """Run Telegram (polling or webhook) and Viber (webhook) until ``stop`` is set or a signal.
+
+    Start-up order: the delivery worker recovers what a killed process left in flight before
+    any update is taken. Shutdown order: stop taking updates (the listener closes, polling
+    stops), finish the updates in flight and send their replies, let the worker finish its
+    sends, close the database (each step bounded by SHUTDOWN_GRACE).
+    """
     from bot.telegram.channel import TelegramChannel  # noqa: PLC0415 - only when configured
     from bot.telegram.relay import sweep_forever  # noqa: PLC0415
     from bot.telegram.runtime import (  # noqa: PLC0415
@@ -209,17 +246,17 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
     from bot.telegram.stats import create_router as stats_router  # noqa: PLC0415
 
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+    install_signal_handlers(stop)
+    grace = settings.shutdown_grace
 
     core = await build_core(settings)
     runner: web.AppRunner | None = None
     tasks: list[asyncio.Task[None]] = []
+    start_polling: Callable[[], Coroutine[Any, Any, None]] | None = None
     bot = None
     viber_client: ViberClient | None = None
     channels: dict[ChannelName, Channel] = {}
+    replies = ReplySender(core.storage, channels, core.clock)
     notifier: Notifier | None = None
     staff_stats = StaffStats(
         storage=core.storage,
@@ -236,6 +273,7 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             bot = create_bot(token, settings.telegram_api_url)
             channel = TelegramChannel(bot)
             channels[ChannelName.TELEGRAM] = channel
+            replies.add_channel(ChannelName.TELEGRAM, channel)
             staff_routers: list[Router] = []
             staff_data: dict[str, Any] = {}
             if core.requests is not None:
@@ -255,6 +293,9 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
                 get_routers(*staff_routers, stats_router()),
                 conversation=core.conversation,
                 telegram_channel=channel,
+                reply_sender=replies,
+                # A webhook update refused with 500 comes again; a polled one does not.
+                updates_redelivered=bool(settings.webhook_base_url),
                 settings=settings,
                 staff_stats=staff_stats,
                 **staff_data,
@@ -266,7 +307,7 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
                     app, bot, dispatcher, base_url=settings.webhook_base_url, token=token
                 )
             else:
-                tasks.append(asyncio.create_task(run_polling(bot, dispatcher)))
+                start_polling = partial(run_polling, bot, dispatcher)
         if settings.viber_token is not None and not settings.webhook_base_url:
             logger.error("VIBER_TOKEN is set but Viber needs WEBHOOK_BASE_URL: Viber not started")
         elif settings.viber_token is not None:
@@ -277,9 +318,13 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             )
             viber_channel = ViberChannel(viber_client, settings.viber_bot_name)
             channels[ChannelName.VIBER] = viber_channel
-            wire_viber(app, core, settings, viber_channel)
+            replies.add_channel(ChannelName.VIBER, viber_channel)
+            wire_viber(app, core, settings, viber_channel, deliver=replies.send)
+        # Before the first update is taken: what a killed process left in flight is recovered.
+        notifier = await start_notifier(core, channels)
+        staff_stats.wake_worker = notifier.worker.notify
         if app.router.routes():
-            runner = web.AppRunner(app, access_log_class=RefusedRequestsLog)
+            runner = web.AppRunner(app, access_log_class=RefusedRequestsLog, shutdown_timeout=grace)
             await runner.setup()
             site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
             await site.start()
@@ -291,8 +336,8 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             except DeliveryError as error:
                 # Telegram may still work; Viber stays unreachable until this is fixed.
                 logger.error("Viber refused the webhook: %s", error)
-        notifier = start_notifier(core, channels)
-        staff_stats.wake_worker = notifier.worker.notify
+        if start_polling is not None:
+            tasks.append(asyncio.create_task(start_polling(), name="telegram-polling"))
         freeze_startup_objects()
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -301,8 +346,8 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
                 raise task.exception()  # type: ignore[misc]  # checked not None just above
         waiter.cancel()
     finally:
-        if notifier is not None:
-            await notifier.close()
+        # 1. No new updates: polling stops (an update being handled is cancelled before its
+        #    commit and comes again), the listener closes and the requests in flight finish.
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -310,17 +355,30 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
                 await task
         if runner is not None:
             await runner.cleanup()
+        # 2. The replies of what was taken; 3. the worker's sends in flight.
+        await replies.close(grace)
+        if notifier is not None:
+            await notifier.close()
         if bot is not None:
             await bot.session.close()
         if viber_client is not None:
             await viber_client.close()
+        # 4. The database, cleanly.
         await core.close()
+        logger.info("stopped")
 
 
 VIBER_WEBHOOK_PATH = "/viber"
 
 
-def wire_viber(app: web.Application, core: Core, settings: Settings, channel: ViberChannel) -> None:
+def wire_viber(
+    app: web.Application,
+    core: Core,
+    settings: Settings,
+    channel: ViberChannel,
+    *,
+    deliver: Deliver | None = None,
+) -> None:
     """The Viber webhook on the shared server; subscriptions mark residents (un)reachable."""
     token = settings.viber_token.get_secret_value() if settings.viber_token else ""
 
@@ -337,10 +395,11 @@ def wire_viber(app: web.Application, core: Core, settings: Settings, channel: Vi
     setup_viber(
         app,
         token=token,
-        handle=core.conversation.handle,
+        handle=core.conversation.process,
         channel=channel,
         on_subscription=on_subscription,
         welcome=welcome,
+        deliver=deliver,
         path=VIBER_WEBHOOK_PATH,
     )
 
@@ -383,17 +442,60 @@ def configure_logging(level: str) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
+MODES = ("console", "worker", "backup", "restore")
+USAGE = "usage: python -m bot [console | worker | backup PATH | restore PATH]"
+
+
+def settings_errors(error: ValidationError) -> list[str]:
+    """One line per wrong setting, named as in the environment (values are not repeated: a
+    token's would land in the service manager's log)."""
+    lines = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item["loc"]).upper() or "settings"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"error: {name}: {message}")
+    return lines
+
+
 def main(argv: Sequence[str]) -> int:
-    settings = Settings()
-    configure_logging(settings.log_level)
+    """Exit codes: 0 after a normal stop, 2 for a wrong command line or setting (one line
+    each on stderr, no traceback: a service manager shows it as the reason)."""
     mode = argv[0] if argv else "auto"
-    if mode not in {"auto", "console", "worker"}:
-        print(f"usage: python -m bot [console|worker]   (unknown mode {mode!r})")
+    if mode not in {"auto", *MODES}:
+        print(f"{USAGE}   (unknown mode {mode!r})", file=sys.stderr)
         return 2
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        for line in settings_errors(error):
+            print(line, file=sys.stderr)
+        print("see .env.example for every setting", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    if mode in {"backup", "restore"}:
+        return run_admin(mode, argv[1:], settings)
+    try:
+        return run_mode(mode, settings)
+    except (ConfigurationError, MigrationError, RoutingError, ContentError) as error:
+        # A file or database the settings name is wrong: one line, not a traceback.
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+
+
+def run_mode(mode: str, settings: Settings) -> int:
     if mode == "worker":
         asyncio.run(run_worker_mode(settings))
         return 0
     configured = settings.telegram_token is not None or settings.viber_token is not None
+    if mode == "auto" and not configured and not sys.stdin.isatty():
+        # A service started without its secret must not look healthy: the console would read
+        # end-of-file at once and exit 0.
+        print(
+            "error: no TELEGRAM_TOKEN or VIBER_TOKEN is set, and the console chat needs a"
+            " terminal: set a token (see .env.example), or run `python -m bot console`",
+            file=sys.stderr,
+        )
+        return 2
     if mode == "console" or not configured:
         if mode == "auto":
             logger.info("no TELEGRAM_TOKEN or VIBER_TOKEN configured: starting the console chat")

@@ -1,18 +1,24 @@
-"""aiogram callbacks for residents' private chats: convert, run the conversation, send replies."""
+"""aiogram callbacks for residents' private chats: convert, run the conversation, send replies.
+
+The update is processed and committed, replies included, before the handler returns, so the
+webhook's 200 (or polling's next offset) only ever acknowledges what is safe; the replies are
+then sent in the background by the ``ReplySender`` (notifications.replies). An update the
+database could not take is refused (an exception: HTTP 500), and Telegram delivers it again.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import partial
 
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message, Update
 
-from bot.telegram.channel import TelegramChannel
 from bot.telegram.filters import PrivateChat
-from handlers.channel import DeliveryError
 from handlers.conversation import Conversation
 from handlers.messages import ChannelName, Contact, Incoming, Kind, Location, Photo, UserRef
+from notifications.replies import ReplySender
 
 logger = logging.getLogger(__name__)
 
@@ -60,35 +66,61 @@ def message_to_incoming(message: Message, update_id: int | None) -> Incoming:
     return make(kind=Kind.OTHER)
 
 
+class UpdateNotCommitted(Exception):
+    """The database stayed busy: the update is refused so that Telegram sends it again."""
+
+
+BUSY_RETRIES = (1.0, 3.0)  # seconds; then the update is refused (polling: logged, lost)
+
+
+async def process(
+    incoming: Incoming,
+    conversation: Conversation,
+    reply_sender: ReplySender,
+    *,
+    redelivered: bool,
+) -> None:
+    """Process ``incoming`` and hand its replies to the sender.
+
+    ``redelivered``: the update comes again when this raises (a webhook answered 500). With long
+    polling nothing comes again (aiogram confirms the offset whatever the handler did), so when
+    the database stays busy the resident is asked to repeat instead.
+    """
+    handled = await conversation.process(incoming)
+    for pause in BUSY_RETRIES:
+        if handled.committed:
+            break
+        await asyncio.sleep(pause)
+        handled = await conversation.process(incoming)
+    if not handled.committed and redelivered:
+        raise UpdateNotCommitted(incoming.update_key)
+    reply_sender.send(incoming.user, handled)
+
+
 async def on_message(
     message: Message,
     event_update: Update,
     conversation: Conversation,
-    telegram_channel: TelegramChannel,
+    reply_sender: ReplySender,
+    updates_redelivered: bool = False,
 ) -> None:
-    incoming = message_to_incoming(message, event_update.update_id)
-    replies = await conversation.handle(incoming)
-    if replies:
-        try:
-            await telegram_channel.send(incoming.user, replies)
-        except DeliveryError as error:
-            logger.warning(
-                "reply to update %s not delivered: %s", event_update.update_id, type(error).__name__
-            )
+    await process(
+        message_to_incoming(message, event_update.update_id),
+        conversation,
+        reply_sender,
+        redelivered=updates_redelivered,
+    )
 
 
 async def on_callback(
     query: CallbackQuery,
     event_update: Update,
     conversation: Conversation,
-    telegram_channel: TelegramChannel,
+    reply_sender: ReplySender,
+    updates_redelivered: bool = False,
 ) -> None:
-    # Answer first: the spinner on the button stops whatever happens next.
-    try:
-        await query.answer()
-    except Exception:
-        logger.info("callback query %s could not be answered", query.id)
     if query.message is None:
+        await _answer(query)
         return
     user = UserRef(ChannelName.TELEGRAM, str(query.message.chat.id))
     incoming = Incoming(
@@ -98,11 +130,15 @@ async def on_callback(
         update_key=f"tg:{event_update.update_id}",
         language_hint=query.from_user.language_code,
     )
-    replies = await conversation.handle(incoming)
-    if replies:
-        try:
-            await telegram_channel.send(user, replies)
-        except DeliveryError as error:
-            logger.warning(
-                "reply to update %s not delivered: %s", event_update.update_id, type(error).__name__
-            )
+    # The press enters the conversation before anything else is awaited, so a message the
+    # resident sends right after it cannot overtake it; the spinner stops after (milliseconds).
+    await process(incoming, conversation, reply_sender, redelivered=updates_redelivered)
+    await _answer(query)
+
+
+async def _answer(query: CallbackQuery) -> None:
+    """Stop the spinner on the pressed button (a failure only leaves it spinning a while)."""
+    try:
+        await query.answer()
+    except Exception:
+        logger.info("callback query %s could not be answered", query.id)

@@ -1,9 +1,13 @@
 """The Viber callback endpoint on an aiohttp application (shared with the Telegram webhook).
 
-Every callback is checked against ``X-Viber-Content-Signature`` before anything is parsed, and
-answered at once: Viber retries an unanswered or failed callback for an hour. Messages and
-subscription/delivery events are processed in background tasks, in arrival order per person;
-a failure there is logged and never turns into a non-200 answer.
+Every callback is checked against ``X-Viber-Content-Signature`` before anything is parsed.
+Viber retries an unanswered or failed callback for an hour and never one it got 200 for, so a
+callback is answered 200 only once it is safe: a message is processed and committed, its replies
+included (``Conversation.process``), subscription and delivery events are recorded, and only
+then is the answer sent; the replies go out after it, in the background (``deliver``). A
+message the database could not take gets 503 and comes again. Per person, callbacks are
+processed one at a time in arrival order. A failure of our own (a bug) is logged and answered
+200: the same callback again would fail the same way.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ from bot.viber.render import MORE_PAYLOAD
 from bot.viber.signature import SIGNATURE_HEADER, verify
 from domain.identity import UserRef
 from handlers.channel import DeliveryError
+from handlers.conversation import Handled
 from handlers.messages import Incoming, Kind, Reply
 
 __all__ = [
     "VIBER_WEBHOOK",
+    "Deliver",
     "Handle",
     "OnDelivery",
     "OnSubscription",
@@ -51,7 +57,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Handle = Callable[[Incoming], Awaitable[Sequence[Reply]]]
+# The conversation: ``Conversation.process`` (replies committed with the message), or any
+# function returning replies (tests, tools).
+Handle = Callable[[Incoming], Awaitable[Handled | Sequence[Reply]]]
+# Sends a handled message's replies after the answer, without waiting (notifications.replies).
+Deliver = Callable[[UserRef, Handled], None]
 OnSubscription = Callable[[UserRef, bool], Awaitable[None]]
 OnDelivery = Callable[[str, str], Awaitable[None]]
 Welcome = Callable[[UserRef, str | None], Awaitable[Sequence[Reply]]]
@@ -74,6 +84,7 @@ class ViberWebhook:
         on_subscription: OnSubscription | None = None,
         on_delivery: OnDelivery | None = None,
         welcome: Welcome | None = None,
+        deliver: Deliver | None = None,
         duplicate_window: float = DUPLICATE_WINDOW,
         welcome_timeout: float = WELCOME_TIMEOUT,
         shutdown_grace: float = SHUTDOWN_GRACE,
@@ -87,6 +98,7 @@ class ViberWebhook:
         self._on_subscription = on_subscription
         self._on_delivery = on_delivery
         self._welcome = welcome
+        self._deliver = deliver
         self._duplicate_window = duplicate_window
         self._welcome_timeout = welcome_timeout
         self._shutdown_grace = shutdown_grace
@@ -116,13 +128,14 @@ class ViberWebhook:
             return web.Response(status=400, text="malformed callback")
         match event:
             case MessageEvent():
-                self._accept_message(event)
+                if not await self._accept_message(event):
+                    return web.Response(status=503, text="busy, send again")
             case ConversationStartedEvent():
                 return await self._conversation_started(event)
             case SubscribedEvent() | UnsubscribedEvent():
-                self._accept_subscription(event)
+                await self._accept_subscription(event)
             case DeliveredEvent() | SeenEvent() | FailedEvent():
-                self._accept_delivery(event)
+                await self._accept_delivery(event)
             case WebhookEvent():
                 logger.info("viber webhook check received")
             case UnknownEvent():
@@ -145,25 +158,53 @@ class ViberWebhook:
             logger.warning("viber: %d callbacks cancelled at shutdown", len(still_running))
             await asyncio.gather(*still_running, return_exceptions=True)
 
-    def _accept_message(self, event: MessageEvent) -> None:
+    async def _accept_message(self, event: MessageEvent) -> bool:
+        """Process a message before it is answered; False when it must come again."""
         if self._is_duplicate(event.message_token):
             logger.info("viber message %s redelivered; dropped", event.message_token)
-            return
+            return True
         incoming = to_incoming(event)
         if incoming is None:  # pragma: no cover - every message event maps to an Incoming
-            return
-        self._spawn(incoming.user.user_id, lambda: self._process(incoming), incoming.update_key)
+            return True
+        committed = True
 
-    async def _process(self, incoming: Incoming) -> None:
-        if (
-            incoming.kind is Kind.BUTTON
-            and incoming.payload == MORE_PAYLOAD
-            and await self._channel.show_next_keyboard_page(incoming.user)
-        ):
-            return
-        replies = await self._handle(incoming)
-        if replies:
-            await self._channel.send(incoming.user, replies)
+        async def work() -> None:
+            nonlocal committed
+            committed = await self._process(incoming)
+
+        await self._run(incoming.user.user_id, work, incoming.update_key)
+        if not committed:
+            self._recent_tokens.pop(event.message_token, None)  # its redelivery is wanted
+        return committed
+
+    async def _process(self, incoming: Incoming) -> bool:
+        if incoming.kind is Kind.BUTTON and incoming.payload == MORE_PAYLOAD:
+            # The next keyboard page is the channel's own memory: nothing to commit.
+            self._spawn(incoming.user.user_id, lambda: self._more(incoming), "more")
+            return True
+        result = await self._handle(incoming)
+        handled = result if isinstance(result, Handled) else Handled(list(result))
+        if not handled.committed:
+            return False
+        if self._deliver is not None:
+            self._deliver(incoming.user, handled)
+        elif handled.replies:
+            replies = handled.replies
+            self._spawn(
+                incoming.user.user_id,
+                lambda: self._channel.send(incoming.user, replies),
+                incoming.update_key,
+            )
+        return True
+
+    async def _more(self, incoming: Incoming) -> None:
+        if not await self._channel.show_next_keyboard_page(incoming.user):
+            result = await self._handle(incoming)
+            handled = result if isinstance(result, Handled) else Handled(list(result))
+            if self._deliver is not None:
+                self._deliver(incoming.user, handled)
+            elif handled.replies:
+                await self._channel.send(incoming.user, handled.replies)
 
     async def _conversation_started(self, event: ConversationStartedEvent) -> web.StreamResponse:
         if self._welcome is None:
@@ -184,7 +225,7 @@ class ViberWebhook:
             return web.Response(status=200)
         return web.json_response(message)
 
-    def _accept_subscription(self, event: SubscribedEvent | UnsubscribedEvent) -> None:
+    async def _accept_subscription(self, event: SubscribedEvent | UnsubscribedEvent) -> None:
         on_subscription = self._on_subscription
         if on_subscription is None:
             return
@@ -192,14 +233,14 @@ class ViberWebhook:
             user, subscribed = viber_user(event.user.id), True
         else:
             user, subscribed = viber_user(event.user_id), False
-        self._spawn(user.user_id, lambda: on_subscription(user, subscribed), event.event)
+        await self._run(user.user_id, lambda: on_subscription(user, subscribed), event.event)
 
-    def _accept_delivery(self, event: DeliveredEvent | SeenEvent | FailedEvent) -> None:
+    async def _accept_delivery(self, event: DeliveredEvent | SeenEvent | FailedEvent) -> None:
         on_delivery = self._on_delivery
         if on_delivery is None:
             return
         key = event.user_id or f"token:{event.message_token}"
-        self._spawn(key, lambda: on_delivery(event.message_token, event.event), event.event)
+        await self._run(key, lambda: on_delivery(event.message_token, event.event), event.event)
 
     def _is_duplicate(self, token: str) -> bool:
         now = self._monotonic()
@@ -214,13 +255,13 @@ class ViberWebhook:
         recent[token] = now
         return False
 
-    def _spawn(self, user_id: str, work: Callable[[], Awaitable[None]], what: str | None) -> None:
+    def _spawn(self, user_id: str, work: Callable[[], Awaitable[object]], what: str | None) -> None:
         task = asyncio.create_task(self._run(user_id, work, what))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run(
-        self, user_id: str, work: Callable[[], Awaitable[None]], what: str | None
+        self, user_id: str, work: Callable[[], Awaitable[object]], what: str | None
     ) -> None:
         """One callback's processing, after the earlier ones of the same person."""
         lock, users = self._user_locks.get(user_id, (asyncio.Lock(), 0))
@@ -256,6 +297,7 @@ def setup_viber(
     on_subscription: OnSubscription | None = None,
     on_delivery: OnDelivery | None = None,
     welcome: Welcome | None = None,
+    deliver: Deliver | None = None,
     path: str = "/viber",
 ) -> ViberWebhook:
     """Add the Viber callback route at ``path`` to ``app`` and close it on shutdown.
@@ -272,6 +314,7 @@ def setup_viber(
         on_subscription=on_subscription,
         on_delivery=on_delivery,
         welcome=welcome,
+        deliver=deliver,
     )
     app[VIBER_WEBHOOK] = webhook
     app.router.add_post(path, webhook.on_callback)
@@ -287,6 +330,7 @@ def build_viber_app(
     on_subscription: OnSubscription | None = None,
     on_delivery: OnDelivery | None = None,
     welcome: Welcome | None = None,
+    deliver: Deliver | None = None,
     path: str = "/viber",
 ) -> web.Application:
     """A new application serving only the Viber callbacks (see ``setup_viber``)."""
@@ -299,6 +343,7 @@ def build_viber_app(
         on_subscription=on_subscription,
         on_delivery=on_delivery,
         welcome=welcome,
+        deliver=deliver,
         path=path,
     )
     return app

@@ -25,6 +25,7 @@ from handlers.menu import MenuFeature
 from handlers.messages import Reply
 from notifications.charts import PNG_SIGNATURE
 from notifications.outbox import enqueue
+from notifications.replies import ReplySender
 from notifications.stats import Labels
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage
@@ -72,10 +73,13 @@ async def staff(storage: SqliteStorage, clock: ManualClock) -> AsyncIterator[Sta
             operator_ids=frozenset({OPERATOR}),
             labels=Labels(texts()),
         )
+        channel = TelegramChannel(bot)
+        replies = ReplySender(storage, {ChannelName.TELEGRAM: channel}, clock)
         dispatcher = create_dispatcher(
             get_routers(stats_router()),
             conversation=conversation,
-            telegram_channel=TelegramChannel(bot),
+            telegram_channel=channel,
+            reply_sender=replies,
             staff_stats=staff_stats,
         )
         polling = asyncio.create_task(
@@ -85,6 +89,7 @@ async def staff(storage: SqliteStorage, clock: ManualClock) -> AsyncIterator[Sta
                 close_bot_session=False,
                 polling_timeout=1,
                 allowed_updates=ALLOWED_UPDATES,
+                handle_as_tasks=False,
             )
         )
         await server.wait_for(lambda call: call.method == "getUpdates")
@@ -97,6 +102,7 @@ async def staff(storage: SqliteStorage, clock: ManualClock) -> AsyncIterator[Sta
                 await dispatcher.stop_polling()
             with contextlib.suppress(asyncio.CancelledError):
                 await polling
+            await replies.close()
             await bot.session.close()
 
 

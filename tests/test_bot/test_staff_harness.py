@@ -30,6 +30,7 @@ from handlers.menu import MenuFeature
 from handlers.relay import RelayFeature
 from handlers.requests import RequestsFeature
 from handlers.texts import Texts
+from notifications.replies import ReplySender, keep_replies
 from notifications.worker import OutboxWorker
 from services.relay import RelayForwarder, RelayService
 from services.requests import RequestService
@@ -73,6 +74,7 @@ class StaffWorld:
     conversation: Conversation = field(init=False)
     dispatcher: Dispatcher = field(init=False)
     worker: OutboxWorker = field(init=False)
+    replies: ReplySender = field(init=False)
     viber: RecordingChannel = field(init=False)
     _polling: asyncio.Task[None] | None = None
 
@@ -100,7 +102,9 @@ class StaffWorld:
                 relay_feature,
                 MenuFeature(),
             ],
+            keep_replies=keep_replies,
         )
+        self.replies = ReplySender(self.storage, {ChannelName.TELEGRAM: self.channel}, self.clock)
         routers, data = build_staff(
             self.bot,
             staff_chat_id=STAFF_CHAT,
@@ -114,6 +118,7 @@ class StaffWorld:
             get_routers(*routers),
             conversation=self.conversation,
             telegram_channel=self.channel,
+            reply_sender=self.replies,
             **data,
         )
         self.viber = RecordingChannel(name=ChannelName.VIBER)
@@ -131,6 +136,7 @@ class StaffWorld:
                 close_bot_session=False,
                 polling_timeout=1,
                 allowed_updates=ALLOWED_UPDATES,
+                handle_as_tasks=False,  # as bot.telegram.runtime.run_polling
             )
         )
         await self.server.wait_for(lambda call: call.method == "getUpdates")
@@ -141,6 +147,7 @@ class StaffWorld:
                 await self.dispatcher.stop_polling()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._polling
+        await self.replies.close()
         await self.bot.session.close()
 
     # --- acting ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from bot.viber.render import MORE_PAYLOAD
 from bot.viber.signature import sign
 from bot.viber.webhook import VIBER_WEBHOOK, ViberWebhook, build_viber_app, setup_viber
 from domain.identity import ChannelName, UserRef
+from handlers.conversation import Handled
 from handlers.messages import Button, ButtonKind, Contact, Incoming, Kind, Location, Photo, Reply
 from tests.fakes.viber_api import (
     DEFAULT_TOKEN,
@@ -42,7 +43,7 @@ CHAT = UserRef(ChannelName.VIBER, USER)
 NAME = "Контакт-центр 1520"
 MENU = ((Button("Меню", "v1:menu"), Button("Оператор", "v1:operator")),)
 
-Handle = Callable[[Incoming], Awaitable[Sequence[Reply]]]
+Handle = Callable[[Incoming], Awaitable[Handled | Sequence[Reply]]]
 
 
 @dataclass
@@ -81,7 +82,7 @@ class Harness:
 def conversation(harness: Harness) -> Handle:
     """Records every ``Incoming``; echoes it unless the test scripted ``harness.respond``."""
 
-    async def handle(incoming: Incoming) -> Sequence[Reply]:
+    async def handle(incoming: Incoming) -> Handled | Sequence[Reply]:
         harness.received.append(incoming)
         if harness.respond is not None:
             return await harness.respond(incoming)
@@ -388,12 +389,17 @@ async def test_messages_of_one_person_are_processed_in_order(harness: Harness) -
         return []
 
     harness.respond = slow_first
-    await harness.post(message_callback(USER, text="1"), drain=False)
-    await harness.post(message_callback(USER, text="2"), drain=False)
-    await harness.post(message_callback(OTHER_USER, text="3"), drain=False)
+    # Each callback is answered once it is processed: the posts wait, so they run as tasks.
+    first = asyncio.create_task(harness.post(message_callback(USER, text="1"), drain=False))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(harness.post(message_callback(USER, text="2"), drain=False))
+    third = asyncio.create_task(harness.post(message_callback(OTHER_USER, text="3"), drain=False))
     await other_done.wait()  # another person is not held up
+    assert (await third).status == 200
     assert "start 2" not in order
+    assert not first.done()  # not answered before it is processed
     gate.set()
+    assert [(await first).status, (await second).status] == [200, 200]
     await harness.webhook.drain()
     assert order.index("end 1") < order.index("start 2")
 
@@ -441,11 +447,12 @@ async def test_delivery_receipts_reach_on_delivery(harness: Harness) -> None:
 # --- lifecycle ---------------------------------------------------------------------------------
 
 
-async def test_shutdown_waits_for_processing_in_flight() -> None:
-    gate = asyncio.Event()
+async def test_a_message_is_answered_only_after_it_is_processed_even_at_shutdown() -> None:
+    gate, started = asyncio.Event(), asyncio.Event()
     finished: list[str] = []
 
     async def handle(incoming: Incoming) -> list[Reply]:
+        started.set()
         await gate.wait()
         finished.append(incoming.text or "")
         return []
@@ -457,26 +464,53 @@ async def test_shutdown_waits_for_processing_in_flight() -> None:
         http: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
         await http.start_server()
         raw, headers = signed_callback(message_callback(USER, text="x"))
-        assert (await http.post("/viber", data=raw, headers=headers)).status == 200
-        assert app[VIBER_WEBHOOK].pending == 1
-        closing = asyncio.create_task(http.close())
+        posted = asyncio.create_task(http.post("/viber", data=raw, headers=headers))
+        await started.wait()
+        assert not posted.done()  # no 200 while the message is not processed
+        # The server stops listening and waits for the handler in flight.
+        closing = asyncio.create_task(http.server.close())
+        await asyncio.sleep(0.05)
         gate.set()
+        assert (await posted).status == 200
         await closing
+        await http.close()
     assert finished == ["x"]
 
 
-async def test_close_cancels_what_outlives_the_grace_period() -> None:
+async def test_a_busy_database_is_answered_503_and_the_redelivery_is_processed(
+    harness: Harness,
+) -> None:
+    calls: list[str] = []
+
+    async def busy_once(incoming: Incoming) -> Handled:
+        calls.append(incoming.text or "")
+        return Handled(committed=len(calls) > 1)
+
+    harness.respond = busy_once
+    body = message_callback(USER, text="x")
+    assert (await harness.post(body)).status == 503
+    assert (await harness.post(body)).status == 200  # Viber's retry: the same token
+    assert calls == ["x", "x"]
+
+
+async def test_close_cancels_sends_that_outlive_the_grace_period(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     started = asyncio.Event()
 
-    async def stuck(incoming: Incoming) -> list[Reply]:
+    async def stuck_send(self: ViberChannel, chat: object, replies: object) -> list[object]:
         started.set()
         await asyncio.Event().wait()
         return []
 
+    async def handle(incoming: Incoming) -> list[Reply]:
+        return [Reply("hello")]
+
+    monkeypatch.setattr(ViberChannel, "send", stuck_send)
     async with ViberClient(DEFAULT_TOKEN, base_url="http://127.0.0.1:1/pa") as client:
         webhook = ViberWebhook(
             token=DEFAULT_TOKEN,
-            handle=stuck,
+            handle=handle,
             channel=ViberChannel(client, NAME),
             shutdown_grace=0,
         )
@@ -484,8 +518,9 @@ async def test_close_cancels_what_outlives_the_grace_period() -> None:
         app.router.add_post("/viber", webhook.on_callback)
         async with TestClient(TestServer(app)) as http:
             raw, headers = signed_callback(message_callback(USER, text="x"))
-            await http.post("/viber", data=raw, headers=headers)
+            assert (await http.post("/viber", data=raw, headers=headers)).status == 200
             await started.wait()
+            assert webhook.pending == 1
             await webhook.close()
     assert webhook.pending == 0
 
