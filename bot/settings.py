@@ -11,7 +11,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from storage.url import DEFAULT_DATABASE_URL
+from storage.errors import ConfigurationError
+from storage.url import DEFAULT_DATABASE_URL, sqlite_path
+
+TELEGRAM_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 
 _ISO_DURATION = re.compile(
     r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
@@ -123,6 +126,26 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_optional(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _telegram_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # The shape BotFather gives (what aiogram checks when the bot is created, with a
+        # traceback): digits, a colon, then letters, digits, '-' or '_'.
+        if value is not None and not TELEGRAM_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("not a Telegram bot token (the form is 123456789:AAE...)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if value.startswith(("postgresql:", "postgres:")):
+            return value  # the storage says whether this build has that backend
+        try:
+            sqlite_path(value)
+        except ConfigurationError as error:
+            raise ValueError(str(error)) from error
+        return value
 
     @field_validator("operator_ids", mode="before")
     @classmethod
