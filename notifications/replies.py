@@ -68,6 +68,9 @@ async def keep_replies(
             body=encode_replies(replies),
             not_before=now,
             resident_id=resident_id,
+            # An answer the resident is waiting for: never held back by quiet hours when the
+            # worker has to retry it.
+            urgent=True,
         ),
         now=now,
     )
