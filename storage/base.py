@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -133,6 +134,12 @@ class StoreSession(Protocol):
 
     @property
     def retention(self) -> RetentionStore: ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this transaction has committed, never when it rolls back (a
+        snapshot never commits): for counting what happened (metrics), not for work that must
+        not be lost. A callback that raises is logged and does not affect the others."""
+        ...
 
 
 class Storage(Protocol):

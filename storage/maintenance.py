@@ -54,3 +54,21 @@ class DatabaseMaintenance(Protocol):
     async def checkpoint(self) -> CheckpointResult:
         """Copy the write-ahead log into the database and truncate it to zero bytes."""
         ...
+
+
+class DatabaseHealth(Protocol):
+    """What a readiness check asks a database (``/readyz``)."""
+
+    async def probe_write(self) -> None:
+        """One real, tiny write transaction, committed. Raises ``StorageBusy`` when another
+        process holds the write lock past the busy timeout and ``StorageError`` (or the
+        driver's error) when the database cannot be written; callers bound it with a timeout."""
+        ...
+
+    async def schema_version(self) -> int:
+        """The number of the newest migration applied to this database."""
+        ...
+
+    def known_schema_version(self) -> int:
+        """The number of the newest migration this code knows."""
+        ...

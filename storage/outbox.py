@@ -36,6 +36,15 @@ class NewOutboxMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    """What waits to be sent: the pending messages (due or not) and the creation time of the
+    oldest of them (None when nothing is pending)."""
+
+    pending: int
+    oldest_created_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxMessage:
     """A stored outbox message."""
 
@@ -96,6 +105,10 @@ class OutboxStore(Protocol):
     async def by_key(self, idempotency_key: str) -> OutboxMessage | None: ...
 
     async def counts(self) -> dict[OutboxStatus, int]: ...
+
+    async def backlog(self) -> OutboxBacklog:
+        """How many messages are pending and since when the oldest one waits (``/metrics``)."""
+        ...
 
     async def list(self, *, status: OutboxStatus, limit: int = 50) -> list[OutboxMessage]: ...
 

@@ -188,8 +188,9 @@ class SqliteStorage:
             if self._db.in_transaction:
                 self._rollback()  # cannot happen with inline statements; kept as a guard
             await self._begin()
+            session = SqliteStoreSession(self._db)
             try:
-                yield SqliteStoreSession(self._db)
+                yield session
             except BaseException:
                 self._rollback()
                 raise
@@ -200,6 +201,7 @@ class SqliteStorage:
                 if _is_busy(error):
                     raise StorageBusy("the database is locked by another process") from error
                 raise StorageError(str(error)) from error
+            session.committed()
             self._commits += 1
             if self._commits >= CHECKPOINT_EVERY and self._checkpoint_task is None:
                 self._commits = 0
@@ -221,6 +223,24 @@ class SqliteStorage:
                 self.path, isolation_level=None, check_same_thread=False
             )
         self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def probe_write(self) -> None:
+        """A real write, committed and harmless: the newest migration's row rewritten as it is
+        (``DatabaseHealth``). Waits for another process's write lock like any transaction."""
+        async with self.transaction():
+            self._db.raw.execute(
+                "UPDATE schema_migrations SET applied_at = applied_at"
+                " WHERE version = (SELECT MAX(version) FROM schema_migrations)"
+            )
+
+    async def schema_version(self) -> int:
+        """The newest migration applied to this database (``DatabaseHealth``)."""
+        row = self._db.raw.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    def known_schema_version(self) -> int:
+        """The newest migration this code knows (``DatabaseHealth``)."""
+        return known_schema_version()
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[SqliteStoreSession]:

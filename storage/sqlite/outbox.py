@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.identity import ChannelName, UserRef
-from storage.outbox import NewOutboxMessage, OutboxMessage, OutboxStatus
+from storage.outbox import NewOutboxMessage, OutboxBacklog, OutboxMessage, OutboxStatus
 from storage.sqlite.connection import Connection
 from storage.sqlite.times import from_db_time, to_db_time
 
@@ -174,6 +174,17 @@ class SqliteOutboxStore:
         for row in rows:
             counts[OutboxStatus(row["status"])] = row["n"]
         return counts
+
+    async def backlog(self) -> OutboxBacklog:
+        # The status index finds the pending rows; only they are read for the oldest.
+        async with self._db.execute(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE status = ?",
+            (OutboxStatus.PENDING.value,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return OutboxBacklog(0, None)
+        return OutboxBacklog(row["n"], from_db_time(row["oldest"]))
 
     async def list(self, *, status: OutboxStatus, limit: int = 50) -> list[OutboxMessage]:
         return await self._select(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from storage.sqlite.connection import Connection
 from storage.sqlite.consultations import SqliteConsultationStore
 from storage.sqlite.followups import SqliteEscalationStore, SqliteFollowupStore
@@ -12,6 +15,8 @@ from storage.sqlite.requests import SqliteRequestStore
 from storage.sqlite.retention import SqliteRetentionStore
 from storage.sqlite.stats import SqliteStatsStore
 from storage.sqlite.stores import SqliteConversationStore, SqliteResidentStore, SqliteUpdateStore
+
+logger = logging.getLogger(__name__)
 
 
 class SqliteStoreSession:
@@ -31,3 +36,17 @@ class SqliteStoreSession:
         self.stats = SqliteStatsStore(db)
         self.privacy = SqlitePrivacyStore(db)
         self.retention = SqliteRetentionStore(db)
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        """The transaction committed: run the ``after_commit`` callbacks (the database calls
+        this after COMMIT succeeded)."""
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("after-commit callback failed")
