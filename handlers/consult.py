@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from functools import partial
 
 from faq.content_model import Action, Entry
 from faq.knowledge import KnowledgeBase
@@ -66,6 +67,13 @@ THANKS = {
     "дякую ок",
     "ок спасибо",
 }
+
+
+def count_consultation(ctx: Context, decision: Decision, source: str) -> None:
+    """Count a consultation once its transaction commits: the matcher's decision (an answer
+    given, topics suggested, nothing found) and where it came from (``NewConsultation.source``),
+    never the question."""
+    ctx.session.after_commit(partial(ctx.metrics.consultation, decision.value, source))
 
 
 def _normalized(text: str) -> str:
@@ -191,6 +199,7 @@ class ConsultFeature:
             ),
             now=ctx.now,
         )
+        count_consultation(ctx, Decision.UNKNOWN, "text")
         return [
             Reply(
                 ctx.t("consult_not_found"),
@@ -211,6 +220,7 @@ class ConsultFeature:
             ),
             now=ctx.now,
         )
+        count_consultation(ctx, Decision.SUGGEST, "text")
         rows = tuple(
             (Button(entry.title.get(ctx.lang), build("faq", entry.id, offer_id)),)
             for entry in offered
@@ -238,6 +248,7 @@ class ConsultFeature:
             ),
             now=ctx.now,
         )
+        count_consultation(ctx, Decision.ANSWER, source)
         parts = [entry.answer.get(ctx.lang).strip()]
         if entry.sources:
             sources = "; ".join(f"{s.title} ({s.url})" for s in entry.sources)
@@ -322,6 +333,7 @@ class ConsultFeature:
             ),
             now=ctx.now,
         )
+        count_consultation(ctx, Decision.ANSWER if nearby else Decision.UNKNOWN, "shelter")
         if not nearby:
             return [Reply(ctx.t("shelter_none"), buttons=(menu_button_row(ctx),))]
         lines = []

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.metrics import NO_METRICS, Metrics
 from handlers.messages import Button, Incoming, Reply
 from handlers.payloads import Payload
 from handlers.texts import Texts
@@ -29,6 +30,9 @@ class Context:
     texts: Texts
     prepared: dict[str, Any] = field(default_factory=dict)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # What steps count (consultations...): through ``session.after_commit``, so that only what
+    # committed is counted.
+    metrics: Metrics = NO_METRICS
 
     @property
     def lang(self) -> str:

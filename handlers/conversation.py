@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -11,6 +12,7 @@ from datetime import datetime
 from domain.clock import Clock
 from domain.identity import UserRef
 from domain.locks import KeyedLocks
+from domain.metrics import NO_METRICS, Metrics
 from handlers.context import Context
 from handlers.messages import Incoming, Kind, Reply, said
 from handlers.payloads import parse
@@ -39,6 +41,15 @@ class Handled:
     # False when nothing was committed because the database stayed busy: the platform should
     # get an error status so that it delivers the update again (nothing is lost).
     committed: bool = True
+
+
+class Outcome:
+    """How an update ended, as counted (``Metrics.update_handled``)."""
+
+    OK = "ok"
+    DUPLICATE = "duplicate"  # its update key was seen before: nothing done
+    BUSY = "busy"  # the database stayed locked: nothing committed, the platform repeats it
+    ERROR = "error"  # a bug or an unexpected failure: the resident got the error reply
 
 
 def _clean(text: str | None) -> str | None:
@@ -75,8 +86,10 @@ class Conversation:
         features: Iterable[Feature],
         preparers: Iterable[Preparer] = (),
         keep_replies: KeepReplies | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.storage = storage
+        self.metrics = metrics
         self._keep_replies = keep_replies
         self.clock = clock
         self.texts = texts
@@ -97,12 +110,19 @@ class Conversation:
         return await self._handle(incoming, keep=self._keep_replies is not None)
 
     async def _handle(self, incoming: Incoming, *, keep: bool) -> Handled:
+        # Latency as the platform sees it: waiting behind the resident's earlier messages too.
+        started = time.perf_counter()
         incoming = without_lone_surrogates(incoming)
         async with self._locks.hold(incoming.user):
-            return await self._handle_locked(incoming, keep=keep)
+            handled, outcome = await self._handle_locked(incoming, keep=keep)
+        self.metrics.update_handled(
+            incoming.user.channel.value, outcome, time.perf_counter() - started
+        )
+        return handled
 
-    async def _handle_locked(self, incoming: Incoming, *, keep: bool) -> Handled:
+    async def _handle_locked(self, incoming: Incoming, *, keep: bool) -> tuple[Handled, str]:
         language = "uk"
+        key = incoming.update_key
         kept_id: int | None = None
         try:
             prepared = await self._prepare(incoming)
@@ -110,11 +130,9 @@ class Conversation:
                 now = self.clock.now()
                 # Remembered first, in the same transaction: a failure below rolls it back so a
                 # redelivery is processed; a duplicate finds it and changes nothing.
-                if incoming.update_key and not await session.updates.remember(
-                    incoming.update_key, now=now
-                ):
-                    logger.info("duplicate update %s ignored", incoming.update_key)
-                    return Handled()
+                if key and not await session.updates.remember(key, now=now):
+                    logger.info("duplicate update %s ignored", key, extra={"update_key": key})
+                    return Handled(), Outcome.DUPLICATE
                 resident = await session.residents.touch(incoming.user, now=now)
                 language = resident.language
                 state = await session.conversations.load(resident.id)
@@ -127,6 +145,7 @@ class Conversation:
                     now=now,
                     texts=self.texts,
                     prepared=prepared,
+                    metrics=self.metrics,
                 )
                 replies = await self._dispatch(ctx)
                 if (ctx.state.step, json.dumps(ctx.state.data, sort_keys=True)) != loaded:
@@ -139,16 +158,19 @@ class Conversation:
                     await callback()
                 except Exception:
                     # Committed already: the replies stand; what the callback owed is its own.
-                    logger.exception("after-commit work of update %s failed", incoming.update_key)
-            return Handled(replies, kept_id)
+                    logger.exception(
+                        "after-commit work of update %s failed", key, extra={"update_key": key}
+                    )
+            return Handled(replies, kept_id), Outcome.OK
         except StorageBusy:
-            logger.warning("storage busy; update %s not processed", incoming.update_key)
+            logger.warning("storage busy; update %s not processed", key, extra={"update_key": key})
             # Where the platform delivers it again (a webhook answered with an error status),
             # the adapter drops this reply: "busy, please repeat" would make it come twice.
-            return Handled([Reply(self.texts.get(language, "busy"))], committed=False)
+            busy = Handled([Reply(self.texts.get(language, "busy"))], committed=False)
+            return busy, Outcome.BUSY
         except Exception:
-            logger.exception("failed to handle update %s", incoming.update_key)
-            return Handled([Reply(self.texts.get(language, "error"))])
+            logger.exception("failed to handle update %s", key, extra={"update_key": key})
+            return Handled([Reply(self.texts.get(language, "error"))]), Outcome.ERROR
 
     async def _prepare(self, incoming: Incoming) -> dict[str, object]:
         """Expensive, storage-free work (FAQ matching) done before the transaction opens."""

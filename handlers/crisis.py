@@ -10,9 +10,11 @@ or a follow-up, and never lets such a message reach the FAQ matcher. What the bo
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Protocol
 
 from faq.crisis import CrisisCategory, CrisisContent, CrisisDetector, Hotline
+from faq.matcher import Decision
 from handlers.context import Context
 from handlers.menu import menu_button_row
 from handlers.messages import Button, Reply, said
@@ -76,6 +78,9 @@ class CrisisFeature:
                 matched=True,
             ),
             now=ctx.now,
+        )
+        ctx.session.after_commit(
+            partial(ctx.metrics.consultation, Decision.ANSWER.value, CONSULTATION_SOURCE)
         )
         told = False
         if self.alert is not None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
+from domain.metrics import NO_METRICS, Metrics
 from domain.requests import Request
 from handlers.messages import Reply
 from handlers.texts import Texts
@@ -36,9 +38,16 @@ class DeadlineWatch:
     """Finds missed deadlines and queues the reminder and the escalation."""
 
     def __init__(
-        self, routing: Routing, texts: Texts, clock: Clock, *, staff_chat: UserRef | None
+        self,
+        routing: Routing,
+        texts: Texts,
+        clock: Clock,
+        *,
+        staff_chat: UserRef | None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.routing = routing
+        self.metrics = metrics
         self.texts = texts
         self.clock = clock
         self.staff_chat = staff_chat
@@ -111,6 +120,12 @@ class DeadlineWatch:
                         now=now,
                         urgent=True,
                     )
-            logger.info("request %s: %s deadline missed, escalated", request.id, missed.kind.value)
+            logger.info(
+                "request %s: %s deadline missed, escalated",
+                request.id,
+                missed.kind.value,
+                extra={"request": request.number},
+            )
+            session.after_commit(partial(self.metrics.deadline_breached, missed.kind.value))
             count += 1
         return count

@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from domain.clock import Clock
 from domain.identity import UserRef
+from domain.metrics import Metrics
 from domain.requests import Actor, Request, RequestError, Status
 from handlers.messages import Button, Reply
 from handlers.payloads import build, register_actions
@@ -90,8 +92,11 @@ class FollowupService:
         *,
         staff_chat: UserRef | None,
         settings: FollowupSettings | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.requests = requests
+        # Answers and ratings are counted like the requests they are about.
+        self.metrics = metrics if metrics is not None else requests.metrics
         self.texts = texts
         self.clock = clock
         self.staff_chat = staff_chat
@@ -141,10 +146,13 @@ class FollowupService:
         recorded = await session.followups.answer(followup.id, outcome, now=self.clock.now())
         if recorded:
             logger.info("follow-up %s answered: %s", followup.id, outcome.value)
+            session.after_commit(partial(self.metrics.followup_answer, outcome.value))
         return recorded
 
     async def record_rating(self, session: StoreSession, followup: Followup, rating: int) -> None:
         await session.followups.set_rating(followup.id, rating)
+        if followup.rating is None:  # a rating pressed again is not a second answer
+            session.after_commit(partial(self.metrics.followup_rating, rating))
 
     async def record_comment(self, session: StoreSession, followup: Followup, comment: str) -> None:
         text = comment.strip()[:MAX_TEXT]

@@ -219,6 +219,11 @@ class NotificationScheduler:
         self._scheduler = scheduler
         logger.info("notification scheduler started (tick %.1f s)", self.tick_seconds)
 
+    @property
+    def running(self) -> bool:
+        """Started and not shut down (``/readyz``)."""
+        return self._scheduler is not None and bool(self._scheduler.running)
+
     async def shutdown(self) -> None:
         """Stop ticking and wait for a tick in progress to finish its transaction."""
         if self._scheduler is not None:

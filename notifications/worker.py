@@ -34,6 +34,7 @@ from typing import TypeVar
 
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
+from domain.metrics import NO_METRICS, Metrics
 from handlers.channel import (
     Channel,
     DeliveryError,
@@ -88,6 +89,12 @@ class ViberPolicy(StrEnum):
     ALWAYS = "always"
     WINDOW = "window"
     NEVER = "never"
+
+
+# Outcomes counted by ``Metrics.delivery``: sent, retried (a temporary failure, tried again
+# later), rate_limited (a 429), dead_letter (given up), blocked (the chat refused the bot),
+# error (an unexpected failure in the worker itself).
+DEAD_LETTER = "dead_letter"
 
 
 class Outcome(StrEnum):
@@ -174,10 +181,12 @@ class OutboxWorker:
         refresh_interval: float = 0.2,
         rand: Callable[[], float] = random.random,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.storage = storage
+        self.metrics = metrics
         self.channels = dict(channels)
         self.clock = clock
         self.limiter = limiter
@@ -380,6 +389,7 @@ class OutboxWorker:
                 if chat.channel not in self.channels:
                     await session.outbox.mark_dead(message.id, error=f"no {chat.channel} channel")
                     logger.error("outbox message %s: no %s channel", message.id, chat.channel)
+                    session.after_commit(partial(self._count, message, DEAD_LETTER))
                     settled.append((message, Outcome.DEAD))
                     continue
                 decision = _Decision.SEND
@@ -424,6 +434,7 @@ class OutboxWorker:
         except Exception:
             # A loop boundary: one bad message must not stop the others.
             logger.exception("delivery of outbox message %s failed unexpectedly", message.id)
+            self._count(message, "error")
             return Outcome.RETRY
 
     async def _send(self, message: OutboxMessage, decision: _Decision) -> Outcome:
@@ -459,7 +470,12 @@ class OutboxWorker:
         billed = len(sent_ids) - len(message.sent_ids) if decision is _Decision.BILLED else 0
         free = 1 if chat.channel is ChannelName.VIBER and not billed else 0
         await self._mark_sent(_Sent(message.id, sent_ids, billed, free))
+        self._count(message, "sent")
         return Outcome.SENT
+
+    def _count(self, message: OutboxMessage, outcome: str) -> None:
+        """One delivery attempt's outcome, counted by channel (``Metrics.delivery``)."""
+        self.metrics.delivery(message.chat.channel.value, outcome)
 
     # -- group commit of what was sent --------------------------------------------------------
 
@@ -563,6 +579,7 @@ class OutboxWorker:
                 message.id, not_before=not_before, error="429", count_attempt=False
             )
         )
+        self._count(message, "rate_limited")
         return Outcome.RETRY
 
     async def _on_temporary(self, message: OutboxMessage, error: Exception) -> Outcome:
@@ -582,6 +599,7 @@ class OutboxWorker:
         await self._commit(
             lambda s: s.outbox.reschedule(message.id, not_before=not_before, error=text)
         )
+        self._count(message, "retried")
         return Outcome.RETRY
 
     async def _on_blocked(self, message: OutboxMessage, error: RecipientBlocked) -> Outcome:
@@ -599,7 +617,9 @@ class OutboxWorker:
             await session.outbox.cancel_for_chat(message.chat, reason="recipient blocked the bot")
             return True
 
-        if await self._commit(block):
+        blocked = await self._commit(block)
+        self._count(message, "blocked")
+        if blocked:
             logger.info("resident of outbox message %s blocked the bot", message.id)
             return Outcome.CANCELLED
         # A group that removed the bot: staff can add it back and retry the dead letter.
@@ -609,6 +629,7 @@ class OutboxWorker:
     async def _dead(self, message: OutboxMessage, error: str) -> Outcome:
         logger.warning("outbox message %s is a dead letter", message.id)
         await self._commit(lambda s: s.outbox.mark_dead(message.id, error=error))
+        self._count(message, DEAD_LETTER)
         return Outcome.DEAD
 
     async def _commit(self, change: Callable[[StoreSession], Awaitable[T]]) -> T:

@@ -4,11 +4,13 @@ Public API. Every method takes the open ``StoreSession`` (``ctx.session`` in a c
 ``storage.transaction()`` elsewhere); nothing commits or sends by itself: what people are told
 goes to the outbox in the same transaction, so it leaves only if the change commits.
 
-``RequestService(routing, texts, clock, staff_chat, *, observers=())``
+``RequestService(routing, texts, clock, staff_chat, *, observers=(), metrics=NO_METRICS)``
     ``routing``: ``services.routing.Routing`` (``load_routing(path)``); ``texts``:
     ``handlers.texts.Texts``; ``clock``: ``domain.clock.Clock`` (all times and deadlines);
     ``staff_chat``: ``UserRef(ChannelName.TELEGRAM, str(STAFF_CHAT_ID))`` or None (no cards).
-    Attributes ``routing``, ``texts``, ``clock``, ``staff_chat`` are public.
+    Attributes ``routing``, ``texts``, ``clock``, ``staff_chat`` are public. ``metrics``
+    (``domain.metrics.Metrics``) counts requests created (by category) and closed (done or
+    rejected) once their transaction commits.
 ``await create(session, resident, draft) -> Request``
     ``resident``: ``storage.base.Resident``; ``draft``: ``domain.requests.RequestDraft``
     (description 1-4000 chars, address <= 300, <= 10 photos, phone any Ukrainian form or None;
@@ -63,10 +65,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Protocol
 
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
+from domain.metrics import NO_METRICS, Metrics
 from domain.requests import (
     Actor,
     EventKind,
@@ -117,6 +121,7 @@ MAX_ANSWER = 2000
 MAX_PHOTOS = 10
 MAX_NOTE = 1000
 
+_CLOSING = frozenset({Status.DONE, Status.REJECTED})
 _ACKNOWLEDGING = frozenset(
     {Status.ACCEPTED, Status.IN_PROGRESS, Status.NEEDS_INFO, Status.DONE, Status.REJECTED}
 )
@@ -158,8 +163,10 @@ class RequestService:
         staff_chat: UserRef | None,
         *,
         observers: Sequence[RequestObserver] = (),
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.routing = routing
+        self.metrics = metrics
         self.texts = texts
         self.clock = clock
         self.staff_chat = staff_chat
@@ -280,7 +287,9 @@ class RequestService:
             request.id,
             request.category.value,
             request.executor_id,
+            extra={"request": request.number},
         )
+        session.after_commit(partial(self.metrics.request_created, request.category.value))
         await self._notify_observers(session, request, change)
         return request
 
@@ -319,7 +328,15 @@ class RequestService:
         await self._tell_resident(session, updated, change)
         if new_status is Status.NEEDS_INFO:
             await self._await_answer(session, updated)
-        logger.info("request %s: %s -> %s", request.id, request.status.value, new_status.value)
+        logger.info(
+            "request %s: %s -> %s",
+            request.id,
+            request.status.value,
+            new_status.value,
+            extra={"request": request.number},
+        )
+        if new_status in _CLOSING:
+            session.after_commit(partial(self.metrics.request_closed, new_status.value))
         await self._notify_observers(session, updated, change)
         return updated
 
@@ -349,7 +366,9 @@ class RequestService:
             executor,
             key=f"req:{updated.id}:card:exec:{executor.id}:{change.id}",
         )
-        logger.info("request %s assigned to %s", request.id, executor.id)
+        logger.info(
+            "request %s assigned to %s", request.id, executor.id, extra={"request": request.number}
+        )
         await self._notify_observers(session, updated, change)
         return updated
 
@@ -392,7 +411,7 @@ class RequestService:
         await self._post_card(
             session, updated, history, key=f"req:{updated.id}:card:staff:{change.id}"
         )
-        logger.info("request %s reopened", request.id)
+        logger.info("request %s reopened", request.id, extra={"request": request.number})
         await self._notify_observers(session, updated, change)
         return updated
 
@@ -447,7 +466,7 @@ class RequestService:
                 now=self.clock.now(),
                 urgent=True,
             )
-        logger.info("request %s: resident answered", request.id)
+        logger.info("request %s: resident answered", request.id, extra={"request": request.number})
         await self._notify_observers(session, request, change)
         return change
 
