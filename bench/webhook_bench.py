@@ -87,6 +87,7 @@ def bot_env(api_url: str, workdir: Path, **extra: str) -> dict[str, str]:
         "QUIET_HOURS": "",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        "OPS_PORT": "",  # no ops listener: 8081 may be taken by the bot being measured against
         **extra,
     }
 

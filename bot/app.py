@@ -21,6 +21,7 @@ from aiohttp.web_log import AccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 from pydantic import ValidationError
+from pythonjsonlogger.json import JsonFormatter
 
 from bot.admin import run_admin
 from bot.console import ConsoleChannel, run_console
@@ -32,11 +33,13 @@ from bot.notifier import (
     staff_chat_of,
     stats_labels,
 )
+from bot.ops import OpsServer, PrometheusMetrics
 from bot.settings import Settings
 from bot.viber import ViberChannel, ViberClient, setup_viber
 from bot.viber.webhook import Deliver
 from domain.clock import Clock, SystemClock
 from domain.identity import ChannelName, UserRef
+from domain.metrics import NO_METRICS, Metrics
 from faq.crisis import load_crisis
 from faq.errors import ContentError
 from faq.knowledge import load_knowledge_base
@@ -80,6 +83,8 @@ class Core:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     requests: RequestService | None = None
     relay: RelayForwarder | None = None
+    # The process's metrics (its own Prometheus registry), shared by every part that counts.
+    metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
 
     async def close(self) -> None:
         for task in self.background:
@@ -99,11 +104,13 @@ def build_consult(settings: Settings) -> ConsultFeature:
     return ConsultFeature(knowledge, matcher, shelters)
 
 
-def build_request_service(settings: Settings, *, texts: Texts, clock: Clock) -> RequestService:
+def build_request_service(
+    settings: Settings, *, texts: Texts, clock: Clock, metrics: Metrics = NO_METRICS
+) -> RequestService:
     """Requests with the routing file (ROUTING_FILE or the shipped one), validated now so a
     broken file stops the start with a message naming the entry."""
     routing = load_routing(settings.routing_file)
-    return RequestService(routing, texts, clock, staff_chat_of(settings))
+    return RequestService(routing, texts, clock, staff_chat_of(settings), metrics=metrics)
 
 
 def build_features(
@@ -144,8 +151,9 @@ async def build_core(
 ) -> Core:
     clock = clock or SystemClock(settings.tz)
     texts = Texts.load()
+    metrics = PrometheusMetrics()
     # Before the database opens: a broken routing file stops the start and leaves nothing open.
-    requests = build_request_service(settings, texts=texts, clock=clock)
+    requests = build_request_service(settings, texts=texts, clock=clock, metrics=metrics)
     storage = await open_storage(settings.database_url, base=base)
     # The operator relay: a conversation needs a staff chat to go to (Telegram's desk is given
     # to the forwarder when the bot starts; until then messages wait as pending).
@@ -163,8 +171,23 @@ async def build_core(
         features=features,
         preparers=preparers,
         keep_replies=keep_replies,
+        metrics=metrics,
     )
-    return Core(settings, clock, storage, texts, conversation, requests=requests, relay=relay)
+    return Core(
+        settings,
+        clock,
+        storage,
+        texts,
+        conversation,
+        requests=requests,
+        relay=relay,
+        metrics=metrics,
+    )
+
+
+def build_ops(core: Core) -> OpsServer:
+    """The ops listener over the core's metrics and database (started by each mode)."""
+    return OpsServer(core.metrics, storage=core.storage, database=core.storage, clock=core.clock)
 
 
 async def start_notifier(core: Core, channels: dict[ChannelName, Channel]) -> Notifier:
@@ -177,6 +200,7 @@ async def start_notifier(core: Core, channels: dict[ChannelName, Channel]) -> No
         texts=core.texts,
         requests=core.requests,
         channels=channels,
+        metrics=core.metrics,
     )
     await notifier.start()
     return notifier
@@ -184,27 +208,44 @@ async def start_notifier(core: Core, channels: dict[ChannelName, Channel]) -> No
 
 async def run_console_mode(settings: Settings) -> None:
     core = await build_core(settings)
-    console = ConsoleChannel()
-    notifier = await start_notifier(core, {ChannelName.CONSOLE: console})
+    ops = build_ops(core)
+    notifier: Notifier | None = None
     try:
+        await ops.start(settings.ops_host, settings.ops_port)
+        console = ConsoleChannel()
+        notifier = await start_notifier(core, {ChannelName.CONSOLE: console})
+        ops.notifier = notifier
         await run_console(core.conversation.handle, console)
     finally:
-        await notifier.close()
+        ops.begin_shutdown()
+        if notifier is not None:
+            await notifier.close()
+        await ops.stop()
         await core.close()
 
 
 async def run_worker_mode(settings: Settings) -> None:
     """``python -m bot worker``: only deliver the outbox and tick the jobs."""
     core = await build_core(settings)
+    ops = build_ops(core)
+
+    def started(notifier: Notifier) -> None:
+        ops.notifier = notifier
+
     try:
+        await ops.start(settings.ops_host, settings.ops_port)
         await run_worker_only(
             settings,
             storage=core.storage,
             clock=core.clock,
             texts=core.texts,
             requests=core.requests,
+            metrics=core.metrics,
+            on_started=started,
         )
     finally:
+        ops.begin_shutdown()
+        await ops.stop()
         await core.close()
 
 
@@ -250,6 +291,7 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
     grace = settings.shutdown_grace
 
     core = await build_core(settings)
+    ops = build_ops(core)
     runner: web.AppRunner | None = None
     tasks: list[asyncio.Task[None]] = []
     start_polling: Callable[[], Coroutine[Any, Any, None]] | None = None
@@ -267,6 +309,8 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
         labels=stats_labels(core.texts, core.requests),
     )
     try:
+        # First: /healthz answers while the rest starts (/readyz waits for the worker).
+        await ops.start(settings.ops_host, settings.ops_port)
         app = web.Application()
         if settings.telegram_token is not None:
             token = settings.telegram_token.get_secret_value()
@@ -322,6 +366,7 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             wire_viber(app, core, settings, viber_channel, deliver=replies.send)
         # Before the first update is taken: what a killed process left in flight is recovered.
         notifier = await start_notifier(core, channels)
+        ops.notifier = notifier
         staff_stats.wake_worker = notifier.worker.notify
         if app.router.routes():
             runner = web.AppRunner(app, access_log_class=RefusedRequestsLog, shutdown_timeout=grace)
@@ -346,6 +391,8 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
                 raise task.exception()  # type: ignore[misc]  # checked not None just above
         waiter.cancel()
     finally:
+        # 0. Not ready any more: a load balancer stops sending while the rest winds down.
+        ops.begin_shutdown()
         # 1. No new updates: polling stops (an update being handled is cancelled before its
         #    commit and comes again), the listener closes and the requests in flight finish.
         for task in tasks:
@@ -363,7 +410,8 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             await bot.session.close()
         if viber_client is not None:
             await viber_client.close()
-        # 4. The database, cleanly.
+        # 4. The ops listener (/healthz answered until here), then the database, cleanly.
+        await ops.stop()
         await core.close()
         logger.info("stopped")
 
@@ -430,10 +478,25 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Logs to standard error: ``text`` lines, or with ``json`` one JSON object per line
+    (python-json-logger): ``timestamp`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, and
+    the fields a call adds with ``extra=`` (``update_key``, ``request``...), ``exc_info`` for a
+    traceback."""
+    if log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            JsonFormatter(
+                "%(levelname)s %(name)s %(message)s",
+                rename_fields={"levelname": "level", "name": "logger"},
+                timestamp=True,
+            )
+        )
+        logging.basicConfig(level=level.upper(), handlers=[handler])
+    else:
+        logging.basicConfig(
+            level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     # aiogram logs every update with its content at INFO in some paths; ids are enough.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     # aiosqlite logs every statement with its parameters at DEBUG (phones, addresses): never.
@@ -471,7 +534,7 @@ def main(argv: Sequence[str]) -> int:
             print(line, file=sys.stderr)
         print("see .env.example for every setting", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if mode in {"backup", "restore"}:
         return run_admin(mode, argv[1:], settings)
     try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from bot.settings import Settings
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
+from domain.metrics import NO_METRICS, Metrics
 from handlers.channel import Channel
 from handlers.texts import Texts
 from notifications.deadlines import DeadlineWatch
@@ -114,6 +115,16 @@ class Notifier:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
+    @property
+    def worker_running(self) -> bool:
+        """The delivery worker's task is alive (``/readyz``)."""
+        return self.task is not None and not self.task.done()
+
+    @property
+    def scheduler_running(self) -> bool:
+        """The scheduler ticks (``/readyz``); a notifier built without one never does."""
+        return self.scheduler is not None and self.scheduler.running
+
     async def start(self) -> None:
         """Recover what a killed process left in flight, then deliver and tick. Awaited before
         any update is taken: replies committed from then on are SENDING by their sender, and a
@@ -150,6 +161,7 @@ def create_notifier(
     requests: RequestService | None,
     channels: Mapping[ChannelName, Channel],
     with_scheduler: bool = True,
+    metrics: Metrics = NO_METRICS,
 ) -> Notifier:
     """The worker over ``channels``, plus a paced Telegram channel of its own when a token is
     configured (the conversation's channel waits out 429s inline; the worker's never does)."""
@@ -174,13 +186,16 @@ def create_notifier(
         retry=RetryPolicy(max_attempts=settings.delivery_max_attempts),
         concurrency=settings.delivery_concurrency,
         viber_policy=ViberPolicy(settings.viber_proactive_policy),
+        metrics=metrics,
     )
     staff_chat = staff_chat_of(settings)
     database = storage if isinstance(storage, DatabaseMaintenance) else None
     jobs = NotificationJobs(
         storage,
         followups=build_followups(settings, requests) if requests is not None else None,
-        deadlines=DeadlineWatch(requests.routing, texts, clock, staff_chat=staff_chat)
+        deadlines=DeadlineWatch(
+            requests.routing, texts, clock, staff_chat=staff_chat, metrics=metrics
+        )
         if requests is not None
         else None,
         digest=DigestJob(
@@ -211,8 +226,12 @@ async def run_worker_only(
     texts: Texts,
     requests: RequestService | None,
     channels: Mapping[ChannelName, Channel] | None = None,
+    metrics: Metrics = NO_METRICS,
+    on_started: Callable[[Notifier], None] | None = None,
 ) -> None:
-    """``python -m bot worker``: deliver the outbox and tick the jobs until SIGTERM/SIGINT."""
+    """``python -m bot worker``: deliver the outbox and tick the jobs until SIGTERM/SIGINT.
+
+    ``on_started`` is given the running notifier (the ops listener's readiness checks it)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -225,8 +244,11 @@ async def run_worker_only(
         texts=texts,
         requests=requests,
         channels=channels or {},
+        metrics=metrics,
     )
     await notifier.start()
+    if on_started is not None:
+        on_started(notifier)
     logger.info("delivery worker started")
     try:
         assert notifier.task is not None

@@ -54,6 +54,7 @@ class BotProcess:
             "WEBHOOK_BASE_URL": "",
             "VIBER_TOKEN": "",
             "LOG_LEVEL": "INFO",
+            "OPS_PORT": "",  # no ops listener: 8081 may be taken by another run
         }
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -64,6 +64,7 @@ async def running(tmp_path: Path) -> AsyncIterator[RunningBot]:
             webhook_host="127.0.0.1",
             database_url=f"sqlite:///{tmp_path}/bot.sqlite3",
             quiet_hours="",  # status updates would otherwise wait for 08:00 on a night run
+            ops_port=None,  # no ops listener: 8081 may be taken by another run
         )
         stop = asyncio.Event()
         task = asyncio.create_task(run_messengers(settings, stop=stop))

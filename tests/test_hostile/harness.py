@@ -113,6 +113,7 @@ async def _start(runner: asyncio.Runner, tmp_path: Path) -> LiveBot:
         webhook_host="127.0.0.1",
         database_url=f"sqlite:///{database}",
         quiet_hours="",
+        ops_port=None,  # no ops listener: 8081 may be taken by another run
     )
     stop = asyncio.Event()
     task = asyncio.create_task(run_messengers(settings, stop=stop))

@@ -81,6 +81,7 @@ async def run_bot(server: FakeTelegramServer, tmp_path: Path) -> asyncio.subproc
         "VIBER_TOKEN": "",
         "STAFF_CHAT_ID": "",
         "LOG_LEVEL": "DEBUG",
+        "OPS_PORT": "",  # no ops listener: 8081 may be taken by another run
     }
     # A file, not a pipe: DEBUG output of a whole conversation would fill a pipe and block.
     log = (tmp_path / "bot.log").open("wb")
