@@ -478,6 +478,15 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def json_formatter() -> logging.Formatter:
+    """``LOG_FORMAT=json``: one JSON object per record (python-json-logger)."""
+    return JsonFormatter(
+        "%(levelname)s %(name)s %(message)s",
+        rename_fields={"levelname": "level", "name": "logger"},
+        timestamp=True,
+    )
+
+
 def configure_logging(level: str, log_format: str = "text") -> None:
     """Logs to standard error: ``text`` lines, or with ``json`` one JSON object per line
     (python-json-logger): ``timestamp`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, and
@@ -485,13 +494,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     traceback."""
     if log_format == "json":
         handler = logging.StreamHandler()
-        handler.setFormatter(
-            JsonFormatter(
-                "%(levelname)s %(name)s %(message)s",
-                rename_fields={"levelname": "level", "name": "logger"},
-                timestamp=True,
-            )
-        )
+        handler.setFormatter(json_formatter())
         logging.basicConfig(level=level.upper(), handlers=[handler])
     else:
         logging.basicConfig(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -22,7 +23,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.app import Core, build_core, run_messengers, start_notifier
+from bot.app import Core, build_core, json_formatter, run_messengers, start_notifier
 from bot.ops import OpsServer
 from bot.settings import Settings
 from domain.identity import ChannelName, UserRef
@@ -346,6 +347,22 @@ async def test_metrics_change_as_the_bot_works_and_hold_no_personal_data(
         | {str(bucket) for bucket in (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5)}
         | {"1.0", "2.5", "5.0", "10.0", "+Inf"}
     )
+
+
+def test_json_log_lines_carry_the_fields_a_call_adds() -> None:
+    record = logging.LogRecord(
+        "handlers.conversation", logging.INFO, __file__, 1, "duplicate update %s ignored",
+        ("tg:77",), None,
+    )  # fmt: skip
+    record.update_key = "tg:77"
+    line = json_formatter().format(record)
+    assert "\n" not in line
+    parsed = json.loads(line)
+    assert parsed["level"] == "INFO"
+    assert parsed["logger"] == "handlers.conversation"
+    assert parsed["message"] == "duplicate update tg:77 ignored"
+    assert parsed["update_key"] == "tg:77"
+    assert parsed["timestamp"].endswith("+00:00")
 
 
 # -- the messengers, in process -----------------------------------------------------------------
