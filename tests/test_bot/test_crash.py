@@ -48,6 +48,7 @@ def worker_env(server_url: str, database: Path) -> dict[str, str]:
         RATE_LIMIT_TOTAL_PER_SECOND=str(RATE),
         DELIVERY_CONCURRENCY="1",
         LOG_LEVEL="WARNING",
+        OPS_PORT="",  # no ops listener: parallel runs would fight over 8081
     )
     return env
 
