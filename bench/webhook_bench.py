@@ -1,7 +1,8 @@
 """Webhook throughput and latency: the full bot against minimal aiogram echo bots.
 
 All run as their own process behind the same webhook server (``bot.telegram.runtime``:
-``SafeRequestHandler`` at ``/telegram`` with the secret token, answering before it handles),
+``SafeRequestHandler`` at ``/telegram`` with the secret token, answering 200 only after the
+update and its replies are committed),
 talking to a fake Bot API server in this process, where the load generator (``bench.loadgen``)
 also runs: 127.0.0.1 only. The full bot is ``python -m bot`` in webhook mode (consultation
 matching, SQLite persistence, the outbox worker). Two echo bots answer every message with its
