@@ -54,18 +54,7 @@ class SqliteOutboxStore:
             "INSERT OR IGNORE INTO outbox (idempotency_key, channel, chat_id, kind, body,"
             " resident_id, urgent, not_before, due_at, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                message.idempotency_key,
-                message.chat.channel.value,
-                message.chat.user_id,
-                message.kind,
-                message.body,
-                message.resident_id,
-                int(message.urgent),
-                to_db_time(message.not_before),
-                to_db_time(message.not_before),
-                to_db_time(now),
-            ),
+            _insert_params(message, now),
         )
         return cursor.rowcount == 1
 
@@ -75,18 +64,7 @@ class SqliteOutboxStore:
             " urgent, status, attempts, not_before, due_at, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?)"
             " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            (
-                message.idempotency_key,
-                message.chat.channel.value,
-                message.chat.user_id,
-                message.kind,
-                message.body,
-                message.resident_id,
-                int(message.urgent),
-                to_db_time(message.not_before),
-                to_db_time(message.not_before),
-                to_db_time(now),
-            ),
+            _insert_params(message, now),
         )
         row = await cursor.fetchone()
         return int(row[0]) if row is not None else None
@@ -293,3 +271,19 @@ class SqliteOutboxStore:
         ) as cursor:
             row = await cursor.fetchone()
         return from_db_time(row[0]) if row and row[0] else None
+
+
+def _insert_params(message: NewOutboxMessage, now: datetime) -> tuple[Any, ...]:
+    """The values of a new row, in the column order both INSERTs name."""
+    return (
+        message.idempotency_key,
+        message.chat.channel.value,
+        message.chat.user_id,
+        message.kind,
+        message.body,
+        message.resident_id,
+        int(message.urgent),
+        to_db_time(message.not_before),
+        to_db_time(message.not_before),
+        to_db_time(now),
+    )
