@@ -298,7 +298,7 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
     bot = None
     viber_client: ViberClient | None = None
     channels: dict[ChannelName, Channel] = {}
-    replies = ReplySender(core.storage, channels, core.clock)
+    replies = ReplySender(core.storage, channels, core.clock, metrics=core.metrics)
     notifier: Notifier | None = None
     staff_stats = StaffStats(
         storage=core.storage,

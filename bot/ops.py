@@ -98,7 +98,8 @@ class PrometheusMetrics:
         )
         self.deliveries = Counter(
             "bot_deliveries",
-            "Outbox delivery attempts, by channel and outcome"
+            "Delivery attempts (the outbox worker and the replies to updates), by channel and"
+            " outcome"
             " (sent, retried, rate_limited, dead_letter, blocked, error)",
             ["channel", "outcome"],
             registry=r,

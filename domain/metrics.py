@@ -46,8 +46,9 @@ class Metrics(Protocol):
         ...
 
     def delivery(self, channel: str, outcome: str) -> None:
-        """One delivery attempt of the outbox worker: ``sent``, ``retried``, ``rate_limited``,
-        ``dead_letter`` or ``blocked``."""
+        """One delivery attempt, by the outbox worker or of an update's replies right after
+        the update: ``sent``, ``retried``, ``rate_limited``, ``dead_letter``, ``blocked`` or
+        ``error``."""
         ...
 
     def followup_answer(self, answer: str) -> None:

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
+from domain.metrics import NO_METRICS, Metrics
 from handlers.channel import Channel, DeliveryError, RetryAfter
 from handlers.conversation import Handled
 from handlers.messages import Incoming, Reply
@@ -87,8 +88,10 @@ class ReplySender:
         *,
         first_retry: float = FIRST_RETRY,
         rand: random.Random | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.storage = storage
+        self.metrics = metrics
         self.channels = dict(channels)
         self.clock = clock
         self.first_retry = first_retry
@@ -142,6 +145,8 @@ class ReplySender:
                 done += 1
         except DeliveryError as error:
             logger.warning("reply to %s not delivered now: %s", user.channel, type(error).__name__)
+            outcome = "rate_limited" if isinstance(error, RetryAfter) else "retried"
+            self.metrics.delivery(user.channel.value, outcome)
             if handled.kept_id is not None:
                 await self._give_back(handled.kept_id, done, sent_ids, error)
             return
@@ -149,9 +154,11 @@ class ReplySender:
             # A reply the adapter cannot render fails the same way in the worker: it gets there
             # a bounded number of tries and becomes a dead letter staff can see.
             logger.exception("reply to %s could not be sent", user.channel)
+            self.metrics.delivery(user.channel.value, "error")
             if handled.kept_id is not None:
                 await self._give_back(handled.kept_id, done, sent_ids, None)
             return
+        self.metrics.delivery(user.channel.value, "sent")
         if handled.kept_id is not None:
             await self._mark_sent(handled.kept_id, sent_ids)
 

@@ -12,8 +12,9 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.ops import PrometheusMetrics
 from domain.clock import ManualClock
-from domain.identity import UserRef
+from domain.identity import ChannelName, UserRef
 from handlers.channel import RetryAfter, Sent
 from handlers.conversation import Conversation, Handled
 from handlers.menu import MenuFeature
@@ -101,11 +102,18 @@ async def test_a_busy_database_commits_nothing_and_says_so(
         await store.close()
 
 
+def deliveries(metrics: PrometheusMetrics, channel: ChannelName, outcome: str) -> float | None:
+    """``bot_deliveries_total`` as /metrics shows it."""
+    labels = {"channel": channel.value, "outcome": outcome}
+    return metrics.registry.get_sample_value("bot_deliveries_total", labels)
+
+
 async def test_sent_replies_are_marked_sent_with_the_platform_ids(
     storage: SqliteStorage, clock: ManualClock
 ) -> None:
     channel = ScriptedChannel()
-    sender = ReplySender(storage, {channel.name: channel}, clock)
+    metrics = PrometheusMetrics()
+    sender = ReplySender(storage, {channel.name: channel}, clock, metrics=metrics)
     talk = conversation(storage, clock)
     for number, user in enumerate((ALICE, BOB, ALICE), start=1):
         sender.send(user, await talk.process(hello(user, number)))
@@ -114,6 +122,7 @@ async def test_sent_replies_are_marked_sent_with_the_platform_ids(
     assert [row.status for row in rows] == [OutboxStatus.SENT] * 3
     assert all(row.sent_ids for row in rows)
     assert sender.sent == 3
+    assert deliveries(metrics, channel.name, "sent") == 3
     assert len(channel.texts(ALICE)) == 2 * len(channel.texts(BOB))
 
 
@@ -122,7 +131,8 @@ async def test_a_reply_refused_for_now_goes_to_the_worker_after_the_parts_alread
 ) -> None:
     clock.set(datetime(2026, 11, 25, 23, 30, tzinfo=KYIV))  # quiet hours
     channel = ScriptedChannel()
-    sender = ReplySender(storage, {channel.name: channel}, clock, rand=Half())
+    metrics = PrometheusMetrics()
+    sender = ReplySender(storage, {channel.name: channel}, clock, rand=Half(), metrics=metrics)
     handled = Handled([Reply("one"), Reply("two"), Reply("three")], kept_id=None)
     async with storage.transaction() as session:
         kept = await keep_replies(
@@ -136,6 +146,8 @@ async def test_a_reply_refused_for_now_goes_to_the_worker_after_the_parts_alread
     assert row.parts_sent == 1
     assert row.not_before == clock.now() + timedelta(seconds=30 * 1.25)  # retry_after, jitter
     assert sender.returned == 1
+    assert deliveries(metrics, channel.name, "rate_limited") == 1
+    assert deliveries(metrics, channel.name, "sent") == 0
     # The worker sends the rest at once when due, quiet hours or not, and not the first again.
     worker = OutboxWorker(
         storage,
