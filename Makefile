@@ -66,6 +66,7 @@ print-newest-version:
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 types: $(STAMP)
 	$(PY) -m mypy $(PACKAGES) tests $(wildcard bench/*.py)

@@ -280,7 +280,7 @@ async def _time(
 
 
 async def measure(path: Path, sample: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
-    from handlers.texts import Texts  # noqa: PLC0415
+    from domain.texts import Texts  # noqa: PLC0415
     from services.requests import RequestService  # noqa: PLC0415
     from services.routing import load_routing  # noqa: PLC0415
 

@@ -37,27 +37,27 @@ from bot.ops import OpsServer, PrometheusMetrics
 from bot.settings import Settings
 from bot.viber import ViberChannel, ViberClient, setup_viber
 from bot.viber.webhook import Deliver
+from domain.channel import Channel, DeliveryError
 from domain.clock import Clock, SystemClock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Incoming, Kind, Reply
 from domain.metrics import NO_METRICS, Metrics
+from domain.texts import Texts
 from faq.crisis import load_crisis
 from faq.errors import ContentError
 from faq.knowledge import load_knowledge_base
 from faq.matcher import Matcher
 from faq.offtopic import load_offtopic
 from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
-from handlers.channel import Channel, DeliveryError
 from handlers.consult import ConsultFeature, ShelterSource
 from handlers.conversation import Conversation, Preparer
 from handlers.crisis import CrisisFeature
 from handlers.followup import FollowupFeature
 from handlers.menu import MenuFeature
-from handlers.messages import Incoming, Kind, Reply
 from handlers.privacy import ErasureOnClosure, PrivacyFeature
 from handlers.registry import Feature
 from handlers.relay import RelayFeature
 from handlers.requests import RequestsFeature
-from handlers.texts import Texts
 from notifications.replies import ReplySender, keep_replies
 from services.relay import RelayForwarder, RelayService
 from services.requests import RequestService

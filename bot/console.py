@@ -8,8 +8,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TextIO
 
-from handlers.channel import Sent
-from handlers.messages import (
+from domain.channel import Sent
+from domain.messages import (
     Button,
     ButtonKind,
     ChannelName,
@@ -93,7 +93,7 @@ class ConsoleChannel:
         if match := _CONTACT.match(text):
             return Incoming(user, Kind.CONTACT, contact=Contact(match.group(1).strip()))
         if text.lower() == "photo":
-            from handlers.messages import Photo  # noqa: PLC0415
+            from domain.messages import Photo  # noqa: PLC0415
 
             return Incoming(user, Kind.PHOTO, photo=Photo("console-sample-photo"))
         return Incoming(user, Kind.TEXT, text=text)

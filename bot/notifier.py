@@ -15,20 +15,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from bot.settings import Settings
+from domain.channel import Channel
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
 from domain.metrics import NO_METRICS, Metrics
-from handlers.channel import Channel
-from handlers.texts import Texts
-from notifications.deadlines import DeadlineWatch
+from domain.texts import Texts
 from notifications.digest import DigestJob
-from notifications.followups import FollowupService, FollowupSettings
 from notifications.limits import ChatRateLimiter, RateLimits
 from notifications.maintenance import BackupJob, BackupPlan, RetentionJob
 from notifications.quiet import QuietHours
 from notifications.scheduler import NotificationJobs, NotificationScheduler
 from notifications.stats import Labels
 from notifications.worker import OutboxWorker, RetryPolicy, ViberPolicy
+from services.deadlines import DeadlineWatch
+from services.followups import FollowupService, FollowupSettings
 from services.requests import RequestService
 from storage.base import Storage
 from storage.maintenance import DatabaseMaintenance

@@ -2,51 +2,13 @@
 
 Not aiogram handlers: in most aiogram projects "handlers" means aiogram callbacks, here it means
 the channel-neutral conversation. An ``Incoming`` goes in, a list of ``Reply`` comes out; nothing
-here sends a message or imports aiogram, viberbot or aiohttp (a test enforces it).
+here sends a message or imports aiogram, viberbot or aiohttp (a test enforces it). The
+vocabulary it speaks (messages, buttons, payloads, texts, the channel port) lives in ``domain``;
+the request lifecycle and the relay it drives live in ``services``. It never imports
+``notifications`` (the delivery side) nor is imported by it: the layer check in
+``tests/test_architecture.py`` enforces the order drawn in the README.
 """
 
-from handlers.channel import (
-    Channel,
-    DeliveryError,
-    PermanentFailure,
-    RecipientBlocked,
-    RetryAfter,
-    Sent,
-    TemporaryFailure,
-)
 from handlers.conversation import Conversation
-from handlers.messages import (
-    Button,
-    ButtonKind,
-    ChannelName,
-    Contact,
-    Incoming,
-    Kind,
-    Location,
-    Photo,
-    Reply,
-    UserRef,
-)
-from handlers.texts import Texts
 
-__all__ = [
-    "Button",
-    "ButtonKind",
-    "Channel",
-    "ChannelName",
-    "Contact",
-    "Conversation",
-    "DeliveryError",
-    "Incoming",
-    "Kind",
-    "Location",
-    "PermanentFailure",
-    "Photo",
-    "RecipientBlocked",
-    "Reply",
-    "RetryAfter",
-    "Sent",
-    "TemporaryFailure",
-    "Texts",
-    "UserRef",
-]
+__all__ = ["Conversation"]

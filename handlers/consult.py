@@ -15,14 +15,14 @@ import re
 from dataclasses import dataclass
 from functools import partial
 
+from domain.messages import Button, ButtonKind, Incoming, Kind, Location, Reply
+from domain.payloads import Payload, build
 from faq.content_model import Action, Entry
 from faq.knowledge import KnowledgeBase
 from faq.matcher import Decision, Matcher, Verdict
 from faq.shelters import ShelterDirectory, map_url
 from handlers.context import Context
 from handlers.menu import menu_button_row
-from handlers.messages import Button, ButtonKind, Incoming, Kind, Location, Reply
-from handlers.payloads import Payload, build
 from handlers.registry import Registry
 from storage.consultations import NewConsultation, NewSuggestions
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.messages import Button, Incoming, Reply
 from domain.metrics import NO_METRICS, Metrics
-from handlers.messages import Button, Incoming, Reply
-from handlers.payloads import Payload
-from handlers.texts import Texts
+from domain.payloads import Payload
+from domain.texts import Texts
 from storage.base import ConversationState, Resident, StoreSession
 
 

@@ -6,18 +6,18 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 
 from domain.clock import Clock
 from domain.identity import UserRef
 from domain.locks import KeyedLocks
+from domain.messages import Handled, Incoming, Kind, Reply, said
 from domain.metrics import NO_METRICS, Metrics
+from domain.payloads import parse
+from domain.texts import Texts
 from handlers.context import Context
-from handlers.messages import Incoming, Kind, Reply, said
-from handlers.payloads import parse
 from handlers.registry import Feature, Registry
-from handlers.texts import Texts
 from storage.base import Storage, StoreSession
 from storage.errors import StorageBusy
 
@@ -29,18 +29,6 @@ Preparer = Callable[[Incoming, str], Awaitable[dict[str, object]]]
 # Writes the replies to an update in the update's own transaction:
 # (session, the update, its replies, the resident's id, now) -> the stored copy's id.
 KeepReplies = Callable[[StoreSession, Incoming, list[Reply], int, datetime], Awaitable[int | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Handled:
-    """What one update produced: the replies, and the id of their durable copy when they were
-    committed with the update (``Conversation.process``); the sender marks that copy sent."""
-
-    replies: list[Reply] = field(default_factory=list)
-    kept_id: int | None = None
-    # False when nothing was committed because the database stayed busy: the platform should
-    # get an error status so that it delivers the update again (nothing is lost).
-    committed: bool = True
 
 
 class Outcome:

@@ -13,12 +13,12 @@ import logging
 from functools import partial
 from typing import Protocol
 
+from domain.messages import Button, Reply, said
+from domain.payloads import build
 from faq.crisis import CrisisCategory, CrisisContent, CrisisDetector, Hotline
 from faq.matcher import Decision
 from handlers.context import Context
 from handlers.menu import menu_button_row
-from handlers.messages import Button, Reply, said
-from handlers.payloads import build
 from handlers.registry import Registry
 from storage.consultations import NewConsultation
 

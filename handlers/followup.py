@@ -1,19 +1,19 @@
 """The resident's side of "was it really done?": Так / Частково / Ні, a 1-5 rating, an optional
 comment, or the reason that reopens the request.
 
-The question arrives through the outbox (``notifications.followups``); its buttons come back here.
+The question arrives through the outbox (``services.followups``); its buttons come back here.
 Every answer is checked against the resident who presses it (a follow-up of someone else gets the
 same answer as one that does not exist) and against the answer window (``FOLLOWUP_ANSWER_DAYS``).
 """
 
 from __future__ import annotations
 
+from domain.messages import Kind, Reply
+from domain.payloads import Payload
 from handlers.context import Context
 from handlers.menu import main_menu
-from handlers.messages import Kind, Reply
-from handlers.payloads import Payload
 from handlers.registry import Registry
-from notifications.followups import (
+from services.followups import (
     ACTION_ANSWER,
     ACTION_RATE,
     ACTION_SKIP,

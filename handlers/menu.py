@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from domain.messages import Button, Reply
+from domain.payloads import Payload, build
+from domain.texts import LANGUAGES
 from handlers.context import Context, Handler, PayloadHandler
-from handlers.messages import Button, Reply
-from handlers.payloads import Payload, build
 from handlers.registry import Registry
-from handlers.texts import LANGUAGES
 
 # Main-menu entries whose feature may not be wired yet; each answers "coming soon" until it is.
 PLACEHOLDER_ACTIONS = ("consult", "req_new", "req_my", "operator", "shelter")

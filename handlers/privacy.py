@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 
+from domain.messages import Button, Reply
+from domain.payloads import Payload, build
 from domain.requests import OPEN_STATUSES, Request, StatusChange, format_number
 from handlers.context import Context
 from handlers.menu import main_menu, menu_button_row
-from handlers.messages import Button, Reply
-from handlers.payloads import Payload, build
 from handlers.registry import Registry
 from storage.base import StoreSession
 

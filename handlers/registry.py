@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from domain.messages import Kind
+from domain.payloads import register_actions
 from handlers.context import Context, Handler, PayloadHandler, StepHandler
-from handlers.messages import Kind
-from handlers.payloads import register_actions
 
 Preparer = Callable[[Context], Awaitable[None]]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from domain.messages import Kind, Reply, said
+from domain.payloads import Payload
 from handlers.context import Context
 from handlers.menu import main_menu, menu_button_row
-from handlers.messages import Kind, Reply, said
-from handlers.payloads import Payload
 from handlers.registry import Registry
 from services.relay import ACTION_END, ACTION_OPEN, RELAY_STEP, RelayService
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from domain.messages import Button, ButtonKind, Kind, Reply
+from domain.payloads import Payload, build
 from domain.requests import (
     CATEGORIES,
     DISTRICTS,
@@ -35,8 +37,6 @@ from domain.requests import (
 )
 from handlers.context import Context
 from handlers.menu import main_menu, menu_button_row
-from handlers.messages import Button, ButtonKind, Kind, Reply
-from handlers.payloads import Payload, build
 from handlers.registry import Registry
 from services import cards
 from services.relay import RELAY_STEP

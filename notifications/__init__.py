@@ -1,24 +1,7 @@
-"""Everything the bot says first: the outbox and its delivery worker, scheduled jobs.
+"""The delivery and scheduling side: the outbox worker and its limits, replies sent after an
+update, the scheduler and its jobs (deadlines, follow-ups, digest, maintenance).
 
-Only the dependency-free parts are re-exported here (``services`` imports ``enqueue`` from this
-package, so the follow-up, deadline and digest modules, which use ``services``, are imported
-from their own modules).
+Beside ``handlers``, never importing it nor imported by it; what both need (the outbox write,
+the request lifecycle, follow-ups and deadlines) is in ``services``. Modules are imported by
+their own names: nothing is re-exported here, so importing one part never loads the rest.
 """
-
-from notifications.codec import decode_replies, encode_replies
-from notifications.limits import ChatRateLimiter, RateLimits
-from notifications.outbox import enqueue
-from notifications.quiet import QuietHours
-from notifications.worker import OutboxWorker, RetryPolicy, ViberPolicy
-
-__all__ = [
-    "ChatRateLimiter",
-    "OutboxWorker",
-    "QuietHours",
-    "RateLimits",
-    "RetryPolicy",
-    "ViberPolicy",
-    "decode_replies",
-    "encode_replies",
-    "enqueue",
-]

@@ -12,12 +12,12 @@ from datetime import datetime, time, timedelta
 
 from domain.clock import Clock
 from domain.identity import UserRef
-from handlers.messages import Reply
-from handlers.texts import Texts
+from domain.messages import Reply
+from domain.texts import Texts
 from notifications.charts import ChartData, render_chart_async
-from notifications.outbox import enqueue
 from notifications.quiet import local_moment
 from notifications.stats import Figures, Labels, Period, compute_figures, day_period, render_figures
+from services.outbox import enqueue
 from storage.base import Storage
 
 __all__ = ["DigestJob", "Report", "build_report", "load_report"]

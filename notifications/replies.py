@@ -31,13 +31,12 @@ import random
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
+from domain.channel import Channel, DeliveryError, RetryAfter
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Handled, Incoming, Reply
 from domain.metrics import NO_METRICS, Metrics
-from handlers.channel import Channel, DeliveryError, RetryAfter
-from handlers.conversation import Handled
-from handlers.messages import Incoming, Reply
-from notifications.codec import encode_replies
+from services.codec import encode_replies
 from storage.base import Storage, StoreSession
 from storage.outbox import NewOutboxMessage
 

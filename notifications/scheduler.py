@@ -26,10 +26,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
 from domain.clock import Clock
-from notifications.deadlines import DeadlineWatch
 from notifications.digest import DigestJob
-from notifications.followups import FollowupService
 from notifications.maintenance import BackupJob, RetentionJob, checkpoint
+from services.deadlines import DeadlineWatch
+from services.followups import FollowupService
 from storage.base import Storage
 from storage.maintenance import DatabaseMaintenance
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.requests import format_number
-from handlers.texts import Texts
+from domain.texts import Texts
 from notifications.quiet import local_moment
 from storage.base import StoreSession
 from storage.stats import ExportRow

@@ -32,19 +32,19 @@ from enum import StrEnum
 from functools import partial
 from typing import TypeVar
 
-from domain.clock import Clock
-from domain.identity import ChannelName, UserRef
-from domain.metrics import NO_METRICS, Metrics
-from handlers.channel import (
+from domain.channel import (
     Channel,
     DeliveryError,
     PermanentFailure,
     RecipientBlocked,
     RetryAfter,
 )
-from notifications.codec import decode_replies
+from domain.clock import Clock
+from domain.identity import ChannelName, UserRef
+from domain.metrics import NO_METRICS, Metrics
 from notifications.limits import ChatRateLimiter
 from notifications.quiet import QuietHours
+from services.codec import decode_replies
 from storage.base import Storage, StoreSession
 from storage.errors import StorageError
 from storage.outbox import OutboxMessage

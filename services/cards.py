@@ -1,7 +1,7 @@
 """Replies about requests: the staff card with its buttons, and the resident's status messages.
 
 Everything here returns plain-text ``Reply`` values (resident text included as data; the
-Telegram adapter escapes it). Button payloads are built with ``handlers.payloads``:
+Telegram adapter escapes it). Button payloads are built with ``domain.payloads``:
 
 * staff card: ``v1:st:<request id>:<status>`` for a status button (``status`` is a
   ``domain.requests.Status`` value) and ``v1:asg:<request id>`` for "Виконавець" (choose an
@@ -17,6 +17,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from domain.identity import ChannelName
+from domain.messages import Button, Location, Photo, Reply
+from domain.payloads import build, register_actions
 from domain.requests import (
     TRANSITIONS,
     ActorKind,
@@ -25,9 +27,7 @@ from domain.requests import (
     Status,
     StatusChange,
 )
-from handlers.messages import Button, Location, Photo, Reply
-from handlers.payloads import build, register_actions
-from handlers.texts import Texts
+from domain.texts import Texts
 from services.routing import Routing
 
 __all__ = [

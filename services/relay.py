@@ -20,11 +20,11 @@ from typing import Protocol
 
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Button, Photo, Reply
+from domain.payloads import build, register_actions
 from domain.requests import Actor, Category, Request, RequestDraft
-from handlers.messages import Button, Photo, Reply
-from handlers.payloads import build, register_actions
-from handlers.texts import Texts
-from notifications.outbox import enqueue
+from domain.texts import Texts
+from services.outbox import enqueue
 from storage.base import Resident, Storage, StoreSession
 from storage.relay import RelayDirection, RelayMessage, RelaySession
 

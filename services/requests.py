@@ -6,7 +6,7 @@ goes to the outbox in the same transaction, so it leaves only if the change comm
 
 ``RequestService(routing, texts, clock, staff_chat, *, observers=(), metrics=NO_METRICS)``
     ``routing``: ``services.routing.Routing`` (``load_routing(path)``); ``texts``:
-    ``handlers.texts.Texts``; ``clock``: ``domain.clock.Clock`` (all times and deadlines);
+    ``domain.texts.Texts``; ``clock``: ``domain.clock.Clock`` (all times and deadlines);
     ``staff_chat``: ``UserRef(ChannelName.TELEGRAM, str(STAFF_CHAT_ID))`` or None (no cards).
     Attributes ``routing``, ``texts``, ``clock``, ``staff_chat`` are public. ``metrics``
     (``domain.metrics.Metrics``) counts requests created (by category) and closed (done or
@@ -70,7 +70,9 @@ from typing import Protocol
 
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Button, Reply
 from domain.metrics import NO_METRICS, Metrics
+from domain.payloads import build
 from domain.requests import (
     Actor,
     EventKind,
@@ -85,11 +87,9 @@ from domain.requests import (
     normalize_phone,
     parse_number,
 )
-from handlers.messages import Button, Reply
-from handlers.payloads import build
-from handlers.texts import Texts
-from notifications.outbox import enqueue
+from domain.texts import Texts
 from services import cards
+from services.outbox import enqueue
 from services.routing import Executor, Routing
 from storage.base import ConversationState, Resident, StoreSession
 from storage.requests import NewRequest, NewStatusChange

@@ -24,7 +24,7 @@ class OutboxStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class NewOutboxMessage:
-    """A message to enqueue. ``body`` is the serialized replies (see notifications.codec)."""
+    """A message to enqueue. ``body`` is the serialized replies (see services.codec)."""
 
     idempotency_key: str
     chat: UserRef

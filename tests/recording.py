@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from handlers.channel import Sent
+from domain.channel import Sent
+from domain.messages import ChannelName, Incoming, Kind, Reply, UserRef
 from handlers.conversation import Conversation
-from handlers.messages import ChannelName, Incoming, Kind, Reply, UserRef
 
 
 @dataclass

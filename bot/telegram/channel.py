@@ -22,14 +22,14 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, Message, ReplyKeyboardRemove
 
 from bot.telegram.render import CAPTION_LIMIT, escape, keyboards, render_text_parts, split_html_safe
-from handlers.channel import (
+from domain.channel import (
     PermanentFailure,
     RecipientBlocked,
     RetryAfter,
     Sent,
     TemporaryFailure,
 )
-from handlers.messages import ChannelName, Reply, UserRef
+from domain.messages import ChannelName, Reply, UserRef
 
 logger = logging.getLogger(__name__)
 

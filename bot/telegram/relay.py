@@ -32,8 +32,8 @@ from bot.telegram.render import escape
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
 from domain.locks import KeyedLocks
+from domain.payloads import parse
 from domain.requests import Actor
-from handlers.payloads import parse
 from services.relay import (
     ACTION_CLOSE,
     ACTION_TO_REQUEST,

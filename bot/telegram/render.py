@@ -12,8 +12,8 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from handlers.messages import ButtonKind, Reply
-from handlers.payloads import MAX_BYTES
+from domain.messages import ButtonKind, Reply
+from domain.payloads import MAX_BYTES
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024

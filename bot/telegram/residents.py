@@ -16,8 +16,8 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message, Update
 
 from bot.telegram.filters import PrivateChat
+from domain.messages import ChannelName, Contact, Incoming, Kind, Location, Photo, UserRef
 from handlers.conversation import Conversation
-from handlers.messages import ChannelName, Contact, Incoming, Kind, Location, Photo, UserRef
 from notifications.replies import ReplySender
 
 logger = logging.getLogger(__name__)

@@ -35,8 +35,11 @@ from bot.telegram.render import (
     render_text_parts,
     split_html_safe,
 )
+from domain.channel import DeliveryError
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Button, Reply
+from domain.payloads import build, parse
 from domain.requests import (
     Actor,
     InvalidTransition,
@@ -49,9 +52,6 @@ from domain.requests import (
     format_number,
     parse_number,
 )
-from handlers.channel import DeliveryError
-from handlers.messages import Button, Reply
-from handlers.payloads import build, parse
 from services.cards import ASSIGN_ACTION, STAFF_STATUS_ACTION, status_label
 from services.relay import ACTION_CLOSE, ACTION_TO_REQUEST, RelayForwarder, RelayService
 from services.requests import RequestService

@@ -24,12 +24,12 @@ from aiogram.types import CallbackQuery, Message
 from bot.telegram.auth import StaffAuthorizer
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.filters import CommandText, PayloadPrefix
+from domain.channel import DeliveryError
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
-from handlers.channel import DeliveryError
-from handlers.messages import Button, Reply
-from handlers.payloads import build, parse, register_actions
-from handlers.texts import Texts
+from domain.messages import Button, Reply
+from domain.payloads import build, parse, register_actions
+from domain.texts import Texts
 from notifications.digest import build_report, load_report
 from notifications.stats import Labels, PeriodError, export_csv, parse_period
 from storage.base import Storage

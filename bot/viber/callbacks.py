@@ -23,7 +23,7 @@ from pydantic import (
 
 from bot.viber.errors import ViberCallbackError
 from domain.identity import ChannelName, UserRef
-from handlers.messages import Contact, Incoming, Kind, Location, Photo
+from domain.messages import Contact, Incoming, Kind, Location, Photo
 
 __all__ = [
     "BUTTON_PAYLOAD_PREFIX",

@@ -16,9 +16,9 @@ from bot.viber.render import (
     split_text,
     with_keyboard,
 )
+from domain.channel import Sent
 from domain.identity import ChannelName, UserRef
-from handlers.channel import Sent
-from handlers.messages import Reply
+from domain.messages import Reply
 
 __all__ = ["MORE_PAYLOAD", "ViberChannel", "ViberMessageApi"]
 
@@ -45,7 +45,7 @@ class ViberChannel:
     """Delivers replies to a Viber user (``UserRef.user_id`` is the Viber user id).
 
     Every message carries ``sender`` (``sender_name`` cut to 28 characters). Errors are the
-    ``handlers.channel`` delivery errors raised by the client; when one message of several
+    ``domain.channel`` delivery errors raised by the client; when one message of several
     fails, the ones before it stay sent. Raw ``image`` / ``document`` bytes are not sent:
     Viber needs a public URL for media, so only the reply's text goes out.
     """

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.viber.errors import ViberApiError, ViberRecipientBlocked
 from bot.viber.status import Outcome, outcome_of, status_name
-from handlers.channel import RetryAfter, TemporaryFailure
+from domain.channel import RetryAfter, TemporaryFailure
 
 __all__ = ["AUTH_HEADER", "DEFAULT_RETRY_AFTER", "VIBER_API_URL", "ViberClient"]
 

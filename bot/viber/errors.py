@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.channel import PermanentFailure, RecipientBlocked
+from domain.channel import PermanentFailure, RecipientBlocked
 
 __all__ = ["ViberApiError", "ViberCallbackError", "ViberError", "ViberRecipientBlocked"]
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers.messages import Button, ButtonKind, Reply
+from domain.messages import Button, ButtonKind, Reply
 
 __all__ = [
     "BUTTON_TEXT_LIMIT",

@@ -48,7 +48,7 @@ _DOCUMENTED_NAMES: dict[ViberStatus, str] = {
 
 
 class Outcome(Enum):
-    """How the client reacts to a status: which ``handlers.channel`` error it becomes."""
+    """How the client reacts to a status: which ``domain.channel`` error it becomes."""
 
     OK = "ok"
     RETRY_AFTER = "retry_after"

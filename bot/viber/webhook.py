@@ -38,10 +38,9 @@ from bot.viber.channel import ViberChannel
 from bot.viber.errors import ViberCallbackError
 from bot.viber.render import MORE_PAYLOAD
 from bot.viber.signature import SIGNATURE_HEADER, verify
+from domain.channel import DeliveryError
 from domain.identity import UserRef
-from handlers.channel import DeliveryError
-from handlers.conversation import Handled
-from handlers.messages import Incoming, Kind, Reply
+from domain.messages import Handled, Incoming, Kind, Reply
 
 __all__ = [
     "VIBER_WEBHOOK",

@@ -22,8 +22,8 @@ import pytest
 
 from domain.clock import SystemClock
 from domain.identity import ChannelName, UserRef
-from handlers.messages import Reply
-from notifications.outbox import enqueue
+from domain.messages import Reply
+from services.outbox import enqueue
 from storage.sqlite import SqliteStorage
 from tests.fakes.telegram_api import FakeTelegramServer, RateLimits
 

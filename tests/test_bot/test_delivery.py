@@ -15,11 +15,11 @@ from bot.telegram.channel import TelegramChannel
 from bot.telegram.pacing import create_paced_bot
 from domain.clock import SystemClock
 from domain.identity import ChannelName, UserRef
-from handlers.messages import Reply
+from domain.messages import Reply
 from notifications.limits import ChatRateLimiter
 from notifications.limits import RateLimits as OurLimits
-from notifications.outbox import enqueue
 from notifications.worker import OutboxWorker, RetryPolicy
+from services.outbox import enqueue
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage
 from tests.fakes.telegram_api import FakeTelegramServer, RateLimits

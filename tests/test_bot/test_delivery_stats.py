@@ -20,13 +20,13 @@ from bot.telegram.stats import StaffStats
 from bot.telegram.stats import create_router as stats_router
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Reply
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
-from handlers.messages import Reply
 from notifications.charts import PNG_SIGNATURE
-from notifications.outbox import enqueue
 from notifications.replies import ReplySender
 from notifications.stats import Labels
+from services.outbox import enqueue
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage
 from tests.fakes.telegram_api import FakeTelegramServer, RecordedCall, UploadedFile

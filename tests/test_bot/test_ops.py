@@ -27,9 +27,9 @@ from bot.app import Core, build_core, json_formatter, run_messengers, start_noti
 from bot.ops import OpsServer
 from bot.settings import Settings
 from domain.identity import ChannelName, UserRef
+from domain.messages import Incoming, Kind, Reply
 from domain.requests import Actor, Category, RequestDraft, Status
-from handlers.messages import Incoming, Kind, Reply
-from notifications.outbox import enqueue
+from services.outbox import enqueue
 from tests.fakes.telegram_api import FakeTelegramServer
 from tests.fakes.telegram_updates import message_update
 from tests.fakes.viber_api import DEFAULT_TOKEN, FakeViberServer, message_callback, signed_callback

@@ -16,9 +16,9 @@ import pytest
 from bot.telegram.relay import TelegramRelayDesk
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Incoming, Kind
+from domain.payloads import build
 from domain.requests import Category
-from handlers.messages import Incoming, Kind
-from handlers.payloads import build
 from storage.sqlite import SqliteStorage
 from tests.fakes.telegram_api import FakeTelegramServer, RecordedCall
 from tests.fakes.telegram_updates import group_message_update, message_update, photo_update

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from domain.clock import ManualClock
+from domain.payloads import build
 from domain.requests import Category, District, EventKind, RequestDraft, Status
-from handlers.payloads import build
 from services.routing import DEFAULT_ROUTING_FILE, Routing, parse_routing
 from storage.sqlite import SqliteStorage
 from tests.fakes.telegram_api import FakeTelegramServer

@@ -23,13 +23,13 @@ from bot.telegram.staff import build_staff
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
 from domain.requests import Request, RequestDraft
+from domain.texts import Texts
 from faq.crisis import load_crisis
 from handlers.conversation import Conversation
 from handlers.crisis import CrisisFeature
 from handlers.menu import MenuFeature
 from handlers.relay import RelayFeature
 from handlers.requests import RequestsFeature
-from handlers.texts import Texts
 from notifications.replies import ReplySender, keep_replies
 from notifications.worker import OutboxWorker
 from services.relay import RelayForwarder, RelayService

@@ -22,9 +22,9 @@ from bot.viber.render import (
     keyboard_rows,
     split_text,
 )
+from domain.channel import RecipientBlocked
 from domain.identity import ChannelName, UserRef
-from handlers.channel import RecipientBlocked
-from handlers.messages import Button, ButtonKind, Location, Photo, Reply
+from domain.messages import Button, ButtonKind, Location, Photo, Reply
 from tests.fakes.viber_api import DEFAULT_TOKEN, FakeViberServer
 
 USER = "01234567890A="

@@ -9,7 +9,7 @@ import pytest
 
 from bot.viber.client import ViberClient
 from bot.viber.errors import ViberApiError, ViberRecipientBlocked
-from handlers.channel import PermanentFailure, RecipientBlocked, RetryAfter, TemporaryFailure
+from domain.channel import PermanentFailure, RecipientBlocked, RetryAfter, TemporaryFailure
 from tests.fakes.viber_api import DEFAULT_TOKEN, FakeViberServer, Fault
 
 USER = "01234567890A="

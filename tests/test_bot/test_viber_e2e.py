@@ -185,7 +185,7 @@ async def test_a_full_request_with_a_shared_contact_and_a_status_update(
     from bot.app import build_request_service  # noqa: PLC0415
     from domain.clock import SystemClock  # noqa: PLC0415
     from domain.requests import Actor, ActorKind, Status  # noqa: PLC0415
-    from handlers.texts import Texts  # noqa: PLC0415
+    from domain.texts import Texts  # noqa: PLC0415
     from storage.sqlite import SqliteStorage  # noqa: PLC0415
 
     settings = Settings(_env_file=None)

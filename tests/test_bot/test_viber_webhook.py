@@ -21,8 +21,17 @@ from bot.viber.render import MORE_PAYLOAD
 from bot.viber.signature import sign
 from bot.viber.webhook import VIBER_WEBHOOK, ViberWebhook, build_viber_app, setup_viber
 from domain.identity import ChannelName, UserRef
-from handlers.conversation import Handled
-from handlers.messages import Button, ButtonKind, Contact, Incoming, Kind, Location, Photo, Reply
+from domain.messages import (
+    Button,
+    ButtonKind,
+    Contact,
+    Handled,
+    Incoming,
+    Kind,
+    Location,
+    Photo,
+    Reply,
+)
 from tests.fakes.viber_api import (
     DEFAULT_TOKEN,
     FakeViberServer,

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from domain.clock import ManualClock
+from domain.messages import ChannelName, Incoming, Kind, UserRef
 from faq.cli import main
 from faq.matcher import Decision
 from faq.unanswered import database_feedback, database_unanswered
-from handlers.messages import ChannelName, Incoming, Kind, UserRef
 from storage.sqlite import SqliteStorage
 from tests.recording import Resident
 from tests.test_handlers.consult_helpers import consult_conversation, offered_topics

@@ -4,10 +4,10 @@ the tests of what it stores for content editors and what ``/forget`` erases of i
 from __future__ import annotations
 
 from domain.clock import ManualClock
+from domain.texts import Texts
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
 from handlers.privacy import PrivacyFeature
-from handlers.texts import Texts
 from storage.sqlite import SqliteStorage
 from tests.test_handlers.test_consult import knowledge, make_feature
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from domain.clock import ManualClock
 from domain.identity import UserRef
+from domain.messages import Incoming, Kind, Photo, Reply
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
-from handlers.messages import Incoming, Kind, Photo, Reply
 from handlers.requests import RequestsFeature
 from services.requests import RequestService
 from storage.sqlite import SqliteStorage

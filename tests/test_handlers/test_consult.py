@@ -7,14 +7,14 @@ from functools import cache
 import pytest
 
 from domain.clock import ManualClock
+from domain.messages import ButtonKind, ChannelName, Incoming, Kind, Location, UserRef
+from domain.texts import Texts
 from faq.knowledge import KnowledgeBase, load_knowledge_base
 from faq.matcher import Matcher
 from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
 from handlers.consult import ConsultFeature, ShelterSource
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
-from handlers.messages import ButtonKind, ChannelName, Incoming, Kind, Location, UserRef
-from handlers.texts import Texts
 from storage.sqlite import SqliteStorage
 from tests.recording import Resident
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from domain.clock import ManualClock
+from domain.messages import ChannelName, Incoming, Kind, Location, UserRef
+from domain.texts import Texts
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
-from handlers.messages import ChannelName, Incoming, Kind, Location, UserRef
-from handlers.texts import Texts
 from storage.sqlite import SqliteStorage
 from tests.recording import Resident
 

@@ -17,14 +17,14 @@ from bot.app import build_features, build_request_service
 from bot.settings import Settings
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Incoming, Kind, Photo, Reply
+from domain.texts import Texts
 from handlers.conversation import Conversation
 from handlers.followup import STEP as FOLLOWUP_STEP
 from handlers.followup import STEP_COMMENT, STEP_REASON
-from handlers.messages import Incoming, Kind, Photo, Reply
 from handlers.privacy import STEP as PRIVACY_STEP
 from handlers.relay import RelayFeature
 from handlers.requests import INTAKE_STEPS, S_ANSWER, S_MY
-from handlers.texts import Texts
 from services.relay import RELAY_STEP, RelayForwarder, RelayService
 from storage.base import ConversationState
 from storage.sqlite import SqliteStorage

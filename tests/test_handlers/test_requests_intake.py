@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from domain.clock import ManualClock
+from domain.messages import ChannelName, Contact, Incoming, Kind, Location, UserRef
+from domain.payloads import build
 from domain.requests import Category, District, Request, StatusChange
-from handlers.messages import ChannelName, Contact, Incoming, Kind, Location, UserRef
-from handlers.payloads import build
 from storage.base import StoreSession
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from domain.clock import ManualClock
+from domain.messages import ChannelName, Incoming, Kind, UserRef
+from domain.payloads import build
 from domain.requests import Actor, EventKind, Status
-from handlers.messages import ChannelName, Incoming, Kind, UserRef
-from handlers.payloads import build
-from notifications.codec import decode_replies
+from services.codec import decode_replies
 from services.requests import RequestService
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage

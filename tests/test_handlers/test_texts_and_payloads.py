@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.payloads import MAX_BYTES, PayloadError, build, parse
-from handlers.texts import LANGUAGES, Texts, TextsError, placeholders
+from domain.payloads import MAX_BYTES, PayloadError, build, parse
+from domain.texts import LANGUAGES, Texts, TextsError, placeholders
 
 
 def test_every_language_has_every_key_with_the_same_placeholders() -> None:

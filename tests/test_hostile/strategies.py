@@ -9,7 +9,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from handlers.payloads import KNOWN_ACTIONS
+from domain.payloads import KNOWN_ACTIONS
 from tests.fakes import telegram_updates as tu
 
 USER_IDS = st.integers(min_value=1, max_value=2**40) | st.sampled_from([1, 5551, 2**63 - 1])

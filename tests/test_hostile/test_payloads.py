@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from bot.app import Core, build_core
 from bot.settings import Settings
 from domain.identity import ChannelName, UserRef
-from handlers.messages import Incoming, Kind
-from handlers.payloads import parse
+from domain.messages import Incoming, Kind
+from domain.payloads import parse
 from tests.test_hostile.harness import STAFF_CHAT, TOKEN, ErrorLog
 from tests.test_hostile.strategies import CALLBACK_DATA
 from tests.test_privacy.scan import table_counts

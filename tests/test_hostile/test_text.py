@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.runtime import create_bot
 from domain.identity import ChannelName, UserRef
-from handlers.messages import Reply
-from handlers.payloads import build
+from domain.messages import Reply
+from domain.payloads import build
 from tests.fakes.telegram_api import TEXT_LIMIT, RecordedCall, parse_telegram_html
 from tests.fakes.telegram_updates import callback_update, message_update
 from tests.test_hostile.harness import TOKEN, LiveBot, live_bot

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from domain.channel import DeliveryError, Sent
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Reply
 from domain.requests import Actor, Category, District, Request, RequestDraft, Status
-from handlers.channel import DeliveryError, Sent
-from handlers.messages import Reply
-from handlers.texts import Texts
-from notifications.codec import decode_replies
+from domain.texts import Texts
+from services.codec import decode_replies
 from services.requests import RequestService
 from services.routing import load_routing
 from storage.base import Resident, Storage

@@ -9,8 +9,8 @@ import yaml
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
 from domain.requests import Actor, Status
-from notifications.deadlines import DeadlineWatch
 from notifications.scheduler import NotificationJobs
+from services.deadlines import DeadlineWatch
 from services.requests import RequestService
 from services.routing import DEFAULT_ROUTING_FILE, Routing, parse_routing
 from storage.sqlite import SqliteStorage

@@ -10,15 +10,15 @@ import pytest
 
 from domain.clock import ManualClock
 from domain.identity import UserRef
+from domain.messages import Incoming, Kind
+from domain.payloads import build
 from domain.requests import EventKind, Request, Status
 from handlers.conversation import Conversation
 from handlers.followup import FollowupFeature
 from handlers.menu import MenuFeature
-from handlers.messages import Incoming, Kind
-from handlers.payloads import build
-from notifications.followups import ACTION_ANSWER, FollowupService, FollowupSettings
 from notifications.scheduler import NotificationJobs
 from notifications.worker import OutboxWorker
+from services.followups import ACTION_ANSWER, FollowupService, FollowupSettings
 from services.requests import RequestService
 from storage.followups import FollowupOutcome, FollowupStatus
 from storage.outbox import OutboxMessage, OutboxStatus

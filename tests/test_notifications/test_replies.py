@@ -13,12 +13,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.ops import PrometheusMetrics
+from domain.channel import RetryAfter, Sent
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
-from handlers.channel import RetryAfter, Sent
-from handlers.conversation import Conversation, Handled
+from domain.messages import Handled, Incoming, Kind, Reply
+from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
-from handlers.messages import Incoming, Kind, Reply
 from notifications.quiet import QuietHours
 from notifications.replies import ReplySender, keep_replies
 from notifications.worker import OutboxWorker
@@ -192,7 +192,7 @@ async def test_a_later_notification_waits_for_the_reply_being_sent(
     storage: SqliteStorage, clock: ManualClock
 ) -> None:
     """Per-chat order: a status update queued after the reply does not overtake it."""
-    from notifications.outbox import enqueue  # noqa: PLC0415
+    from services.outbox import enqueue  # noqa: PLC0415
 
     await conversation(storage, clock).process(hello(ALICE, 1))
     async with storage.transaction() as session:

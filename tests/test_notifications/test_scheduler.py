@@ -10,8 +10,8 @@ import pytest
 
 from domain.clock import ManualClock
 from domain.requests import Status
-from notifications.followups import FollowupService, FollowupSettings
 from notifications.scheduler import NotificationJobs, NotificationScheduler
+from services.followups import FollowupService, FollowupSettings
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage
 from tests.test_notifications.helpers import (

@@ -9,12 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from domain.channel import PermanentFailure, RecipientBlocked, RetryAfter, Sent, TemporaryFailure
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
-from handlers.channel import PermanentFailure, RecipientBlocked, RetryAfter, Sent, TemporaryFailure
-from handlers.messages import Reply
+from domain.messages import Reply
 from notifications.limits import ChatRateLimiter, RateLimits
-from notifications.outbox import enqueue
 from notifications.quiet import QuietHours
 from notifications.worker import (
     OutboxWorker,
@@ -23,6 +22,7 @@ from notifications.worker import (
     ViberPolicy,
     backoff_delay,
 )
+from services.outbox import enqueue
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage
 from tests.test_notifications.helpers import ALICE, BOB, STAFF, ScriptedChannel, messages, resident

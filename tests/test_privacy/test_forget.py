@@ -11,17 +11,17 @@ import pytest
 
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Incoming, Kind, Location, Reply
+from domain.payloads import build
 from domain.requests import Actor, Status
 from handlers.conversation import Conversation
 from handlers.followup import FollowupFeature
 from handlers.menu import MenuFeature
-from handlers.messages import Incoming, Kind, Location, Reply
-from handlers.payloads import build
 from handlers.privacy import ErasureOnClosure, PrivacyFeature
 from handlers.relay import RelayFeature
 from handlers.requests import RequestsFeature
-from notifications.followups import FollowupService
 from notifications.stats import Figures, compute_figures
+from services.followups import FollowupService
 from services.relay import RelayService
 from services.requests import RequestService
 from storage.consultations import NewConsultation

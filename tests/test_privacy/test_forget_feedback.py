@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.clock import ManualClock
-from handlers.messages import ChannelName, Incoming, Kind, UserRef
+from domain.messages import ChannelName, Incoming, Kind, UserRef
 from storage.sqlite import SqliteStorage
 from tests.recording import Resident
 from tests.test_handlers.consult_helpers import consult_conversation

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Reply
 from domain.requests import Category, District, RequestDraft
-from handlers.messages import Reply
-from handlers.texts import Texts
-from notifications.codec import decode_replies
+from domain.texts import Texts
+from services.codec import decode_replies
 from services.requests import RequestService
 from services.routing import Routing, load_routing
 from storage.base import Resident, Storage, StoreSession

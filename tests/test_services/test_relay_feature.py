@@ -6,11 +6,11 @@ import pytest
 
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Incoming, Kind, Photo
+from domain.payloads import build
 from domain.requests import Actor
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
-from handlers.messages import Incoming, Kind, Photo
-from handlers.payloads import build
 from handlers.relay import RelayFeature
 from services.relay import RELAY_STEP, RelayForwarder, RelayService
 from storage.base import Resident as ResidentRecord

@@ -6,8 +6,8 @@ import pytest
 
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
+from domain.payloads import parse
 from domain.requests import Actor, Category
-from handlers.payloads import parse
 from services.relay import (
     OUTBOX_KIND_RESIDENT,
     OUTBOX_KIND_STAFF,

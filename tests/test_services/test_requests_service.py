@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.clock import ManualClock
+from domain.payloads import MAX_BYTES, parse
 from domain.requests import (
     TRANSITIONS,
     Actor,
@@ -24,7 +25,6 @@ from domain.requests import (
     Status,
     StatusChange,
 )
-from handlers.payloads import MAX_BYTES, parse
 from services.requests import (
     ANSWER_STEP,
     InvalidDraft,

@@ -227,7 +227,7 @@ def test_start_up_stops_on_a_broken_routing_file(tmp_path: Path) -> None:
     from bot.app import build_request_service  # noqa: PLC0415 - the composition root
     from bot.settings import Settings  # noqa: PLC0415
     from domain.clock import ManualClock  # noqa: PLC0415
-    from handlers.texts import Texts  # noqa: PLC0415
+    from domain.texts import Texts  # noqa: PLC0415
 
     path = tmp_path / "routing.yaml"
     path.write_text(

@@ -18,13 +18,13 @@ from functools import partial
 
 from domain.clock import Clock
 from domain.identity import UserRef
+from domain.messages import Button, Reply
 from domain.metrics import Metrics
+from domain.payloads import build, register_actions
 from domain.requests import Actor, Request, RequestError, Status
-from handlers.messages import Button, Reply
-from handlers.payloads import build, register_actions
-from handlers.texts import Texts
-from notifications.outbox import enqueue
+from domain.texts import Texts
 from services import cards
+from services.outbox import enqueue
 from services.requests import RequestService
 from storage.base import StoreSession
 from storage.followups import Followup, FollowupOutcome, FollowupStatus

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from domain.identity import UserRef
-from handlers.messages import Reply
-from notifications.codec import encode_replies
+from domain.messages import Reply
+from services.codec import encode_replies
 from storage.base import StoreSession
 from storage.outbox import NewOutboxMessage
 

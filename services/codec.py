@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from handlers.messages import Button, ButtonKind, Location, Photo, Reply
+from domain.messages import Button, ButtonKind, Location, Photo, Reply
 
 
 def _reply_to_dict(reply: Reply) -> dict[str, Any]:

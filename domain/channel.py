@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from domain.identity import ChannelName, UserRef
-from handlers.messages import Reply
+from domain.messages import Reply
 
 
 @dataclass(frozen=True, slots=True)

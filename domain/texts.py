@@ -39,7 +39,7 @@ class Texts:
     def load(cls, extra: Mapping[str, Mapping[str, str]] | None = None) -> Texts:
         """Merge ``locales/<language>/*.yaml`` (one file per feature) for every language."""
         catalogs: dict[str, dict[str, str]] = {}
-        root = resources.files("handlers") / "locales"
+        root = resources.files("domain") / "locales"
         for language in LANGUAGES:
             merged: dict[str, str] = {}
             files = sorted(

@@ -142,3 +142,15 @@ class Outgoing:
 
     chat: UserRef
     replies: tuple[Reply, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What one update produced: the replies, and the id of their durable copy when they were
+    committed with the update (``Conversation.process``); the sender marks that copy sent."""
+
+    replies: list[Reply] = field(default_factory=list)
+    kept_id: int | None = None
+    # False when nothing was committed because the database stayed busy: the platform should
+    # get an error status so that it delivers the update again (nothing is lost).
+    committed: bool = True

@@ -14,12 +14,12 @@ from functools import partial
 
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
+from domain.messages import Reply
 from domain.metrics import NO_METRICS, Metrics
 from domain.requests import Request
-from handlers.messages import Reply
-from handlers.texts import Texts
-from notifications.outbox import enqueue
+from domain.texts import Texts
 from services import cards
+from services.outbox import enqueue
 from services.routing import Routing
 from storage.base import StoreSession
 from storage.followups import DeadlineKind, MissedDeadline
