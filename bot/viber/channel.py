@@ -10,11 +10,13 @@ from typing import Any, Protocol
 
 from bot.viber.render import (
     DEFAULT_MORE_LABEL,
+    KEYBOARD_ONLY,
     MORE_PAYLOAD,
+    TextContent,
     render_reply,
     reply_text,
     split_text,
-    with_keyboard,
+    viber_message,
 )
 from domain.channel import Sent
 from domain.identity import ChannelName, UserRef
@@ -90,7 +92,8 @@ class ViberChannel:
             return False
         self._pages.move_to_end(receiver)
         pages.shown = (pages.shown + 1) % len(pages.keyboards)
-        message = with_keyboard({"sender": self.sender}, pages.keyboards[pages.shown])
+        message = viber_message(KEYBOARD_ONLY, pages.keyboards[pages.shown])
+        message["sender"] = self.sender
         await self._client.send_message(receiver, message)
         return True
 
@@ -111,10 +114,10 @@ class ViberChannel:
         parts = split_text("\n\n".join(texts))
         if not parts and keyboard is None:
             return None
-        message: dict[str, Any] = {"sender": self.sender}
-        if parts:
-            message.update(type="text", text=parts[0])
-        return with_keyboard(message, keyboard)
+        content = TextContent(parts[0]) if parts else KEYBOARD_ONLY
+        message = viber_message(content, keyboard)
+        message["sender"] = self.sender
+        return message
 
     def _messages(self, receiver: str, replies: Sequence[Reply]) -> list[dict[str, Any]]:
         """All messages of a batch, each with ``sender`` and the keyboard it should carry.
@@ -131,10 +134,12 @@ class ViberChannel:
             if rendered.keyboards:
                 self._remember_pages(receiver, rendered.keyboards)
             last = len(rendered.messages) - 1
-            for index, message in enumerate(rendered.messages):
+            for index, content in enumerate(rendered.messages):
                 if index == last and rendered.keyboards:
                     current = rendered.keyboards[0]
-                messages.append(with_keyboard({**message, "sender": self.sender}, current))
+                message = viber_message(content, current)
+                message["sender"] = self.sender
+                messages.append(message)
         return messages
 
     def _remember_pages(self, receiver: str, keyboards: list[dict[str, Any]]) -> None:

@@ -1,6 +1,9 @@
 """Turns channel-neutral ``Reply`` values into Viber message JSON: text splits and keyboards.
 
 Pure functions, no I/O: ``ViberChannel`` adds the receiver, the sender and the paging state.
+The messages themselves are built by viberbot's message classes, checked by their
+``validate()`` and serialised by their ``to_dict()`` (``bot.viber.sdk``); the keyboards are laid
+out here, because viberbot has no keyboard or button classes (a message takes a plain dict).
 
 Viber keeps one custom keyboard per chat, the one on the most recent message, so a reply's
 buttons become the keyboard of that reply's last message. A keyboard holds at most 24 rows;
@@ -17,21 +20,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.viber.errors import ViberError
+from bot.viber.sdk import keyboard_message, location_message, picture_message, text_message
 from domain.messages import Button, ButtonKind, Reply
 
 __all__ = [
     "BUTTON_TEXT_LIMIT",
     "KEYBOARD_COLUMNS",
     "KEYBOARD_MAX_ROWS",
+    "KEYBOARD_ONLY",
     "MORE_PAYLOAD",
     "SHARE_MIN_API_VERSION",
     "TEXT_LIMIT",
+    "Content",
+    "KeyboardOnly",
+    "LocationContent",
+    "PictureContent",
     "RenderedReply",
+    "TextContent",
     "button_text",
     "keyboard_pages",
     "keyboard_rows",
     "render_reply",
     "split_text",
+    "viber_message",
 ]
 
 logger = logging.getLogger(__name__)
@@ -167,35 +179,88 @@ def keyboard_pages(
     ]
 
 
-def min_api_version(keyboard: Json) -> int | None:
+def min_api_version(keyboard: Json | None) -> int | None:
     """The ``min_api_version`` a message carrying ``keyboard`` must declare, if any."""
-    for button in keyboard.get("Buttons", ()):
+    for button in (keyboard or {}).get("Buttons", ()):
         if button.get("ActionType") in {"location-picker", "share-phone"}:
             return SHARE_MIN_API_VERSION
     return None
 
 
-def with_keyboard(message: Json, keyboard: Json | None) -> Json:
-    """``message`` with ``keyboard`` attached (and the API level its buttons need)."""
-    if keyboard is None:
-        return message
-    attached = {**message, "keyboard": keyboard}
+@dataclass(frozen=True, slots=True)
+class TextContent:
+    """A ``text`` message's content."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PictureContent:
+    """A ``picture`` message's content: a public URL and a description (may be empty)."""
+
+    media: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocationContent:
+    """A ``location`` message's content."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class KeyboardOnly:
+    """No content: the message only shows its keyboard."""
+
+
+KEYBOARD_ONLY = KeyboardOnly()
+
+Content = TextContent | PictureContent | LocationContent | KeyboardOnly
+
+
+def viber_message(content: Content, keyboard: Json | None = None) -> Json:
+    """The message JSON (without receiver or sender) for ``content`` carrying ``keyboard``.
+
+    Built with viberbot's message class for the type, checked by its ``validate()``
+    (``ViberSdkError`` when refused) and serialised by its ``to_dict()``; the keyboard's
+    buttons decide the API level the message declares.
+    """
     version = min_api_version(keyboard)
-    if version is not None:
-        attached["min_api_version"] = max(version, int(message.get("min_api_version", 0)))
-    return attached
+    match content:
+        case TextContent(text=text):
+            return text_message(text, keyboard=keyboard, min_api_version=version)
+        case PictureContent(media=media, text=text):
+            return picture_message(media, text, keyboard=keyboard, min_api_version=version)
+        case LocationContent(latitude=latitude, longitude=longitude):
+            return location_message(latitude, longitude, keyboard=keyboard, min_api_version=version)
+        case KeyboardOnly():
+            if keyboard is None:
+                raise ValueError("a keyboard-only message needs a keyboard")
+            return keyboard_message(keyboard, min_api_version=version)
 
 
 @dataclass(frozen=True, slots=True)
 class RenderedReply:
-    """One reply as Viber messages (without receiver, sender or keyboard) and keyboard pages."""
+    """One reply as message contents (in sending order) and its keyboard pages."""
 
-    messages: list[Json] = field(default_factory=list)
+    messages: list[Content] = field(default_factory=list)
     keyboards: list[Json] = field(default_factory=list)
 
 
 def _is_web_url(ref: str) -> bool:
     return ref.startswith(("https://", "http://"))
+
+
+def _location_accepted(content: LocationContent) -> bool:
+    # viberbot's LocationMessage.validate() refuses a point on a bound (|lat| = 90 or
+    # |lon| = 180) or out of range; such a point is left out like a photo without a URL.
+    try:
+        viber_message(content)
+    except ViberError:
+        return False
+    return True
 
 
 def reply_text(reply: Reply) -> str:
@@ -213,21 +278,24 @@ def render_reply(reply: Reply, *, more_label: str = DEFAULT_MORE_LABEL) -> Rende
     Viber can only fetch media from a public URL, so ``image`` and ``document`` bytes cannot be
     sent; they are dropped (and logged by the caller's chat id) and the text goes alone.
     """
-    messages: list[Json] = []
+    messages: list[Content] = []
     if reply.photo is not None:
         if _is_web_url(reply.photo.ref):
             caption = (reply.photo.caption or "").strip()
             if len(caption) > PICTURE_TEXT_LIMIT:
                 caption = caption[: PICTURE_TEXT_LIMIT - 1].rstrip() + "…"
-            messages.append({"type": "picture", "media": reply.photo.ref, "text": caption})
+            messages.append(PictureContent(media=reply.photo.ref, text=caption))
         else:
             logger.warning("viber: a photo reference that is not a URL was dropped")
     if reply.location is not None:
-        point = {"lat": reply.location.latitude, "lon": reply.location.longitude}
-        messages.append({"type": "location", "location": point})
-    messages.extend({"type": "text", "text": part} for part in split_text(reply_text(reply)))
+        point = LocationContent(reply.location.latitude, reply.location.longitude)
+        if _location_accepted(point):
+            messages.append(point)
+        else:
+            logger.warning("viber: a location viberbot does not accept was dropped")
+    messages.extend(TextContent(part) for part in split_text(reply_text(reply)))
     keyboards = keyboard_pages(reply.buttons, more_label=more_label)
     if keyboards and not messages:
         # A keyboard may travel alone (viberbot's KeyboardMessage: no "type").
-        messages.append({})
+        messages.append(KEYBOARD_ONLY)
     return RenderedReply(messages=messages, keyboards=keyboards)
