@@ -4,6 +4,7 @@ and the operator relay.
 Channel-neutral like ``handlers/``: no messenger library is imported here (a test checks it).
 """
 
+from services.answer_step import ANSWER_STEP
 from services.relay import (
     RelayClosed,
     RelayDesk,
@@ -12,14 +13,8 @@ from services.relay import (
     RelayNotFound,
     RelayService,
 )
-from services.requests import (
-    ANSWER_STEP,
-    InvalidDraft,
-    NotAwaitingAnswer,
-    RequestObserver,
-    RequestService,
-    UnknownExecutor,
-)
+from services.request_limits import InvalidDraft, NotAwaitingAnswer, UnknownExecutor
+from services.requests import RequestObserver, RequestService
 from services.routing import (
     DEFAULT_ROUTING_FILE,
     Executor,

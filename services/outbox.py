@@ -1,4 +1,13 @@
-"""Enqueuing what the bot says first, inside the caller's transaction (invariant 2)."""
+"""Enqueuing what the bot says first, inside the caller's transaction (invariant 2), and the
+idempotency keys of what is enqueued.
+
+Every outbox key is built by ``outbox_key``: colon-separated parts, the first naming what the
+message is about, e.g. ``req:<request id>:status:<history id>``, ``relay:<session id>:in:<message
+id>``, ``fu:<follow-up id>:ask``, ``dl:<request id>:<kind>:<deadline>:staff``,
+``digest:<local date>``, ``reply:<update key>``. The strings are stored in existing databases
+(a repeated key adds nothing), so a key once shipped never changes shape;
+``storage.sqlite.relay`` reads the session id back from ``relay:<session id>:...``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +21,14 @@ from services.codec import encode_replies
 from storage.base import StoreSession
 from storage.outbox import NewOutboxMessage
 
+__all__ = ["enqueue", "outbox_key"]
+
 logger = logging.getLogger(__name__)
+
+
+def outbox_key(subject: str, *parts: object) -> str:
+    """The idempotency key ``subject:part:part...`` (each part as ``str`` gives it)."""
+    return ":".join((subject, *(str(part) for part in parts)))
 
 
 async def enqueue(

@@ -25,15 +25,15 @@ goes to the outbox in the same transaction, so it leaves only if the change comm
     (note = reason / question / comment); the resident's update in their language (kind
     ``"status"``, not urgent, key ``req:<id>:status:<history id>``, text from
     ``status_message``) with "Відповісти" (``v1:rq:ans:<id>``) for a question; an idle
-    resident is put in ``ANSWER_STEP`` so their next message is the answer.
-    ``new_status=Status.REOPENED`` is ``reopen``.
+    resident is put in ``ANSWER_STEP`` (``services.answer_step``) so their next message is the
+    answer. ``new_status=Status.REOPENED`` reopens (below).
 ``await assign(session, request_id, executor_id, actor) -> Request``
     ``UnknownExecutor``; no-op for the current executor; history ASSIGNED (note = executor id);
     the card to the new executor's chat if it has one (key ``req:<id>:card:exec:<ex>:<hist>``).
 ``await reopen(session, request_id, actor, reason) -> Request``
-    done/rejected -> reopened, fresh ``ack_due``/``resolve_due`` from now by the request's
-    class, ``acknowledged_at``/``done_at`` cleared; the resident is told; a fresh card goes to
-    the staff chat (key ``req:<id>:card:staff:<history id>``).
+    ``change_status`` to reopened: done/rejected -> reopened, fresh ``ack_due``/``resolve_due``
+    from now by the request's class, ``acknowledged_at``/``done_at`` cleared; the resident is
+    told; a fresh card goes to the staff chat (key ``req:<id>:card:staff:<history id>``).
 ``await answer_info(session, request_id, resident, text) -> StatusChange``
     The resident's answer while the request is needs_info (``RequestNotFound`` if not theirs,
     ``NotAwaitingAnswer`` otherwise; status stays needs_info, staff decide): history ANSWER
@@ -52,12 +52,14 @@ goes to the outbox in the same transaction, so it leaves only if the change comm
     transitions ``v1:st:<id>:<status value>`` and ``v1:asg:<id>`` (see ``services.cards``,
     which also has ``card_buttons``, ``history_line``, ``format_local``, ``extra_photos``).
 ``status_message(request, change, language) -> Reply``
-    What the resident is told about ``change``.
+    What the resident is told about ``change`` (``services.resident_texts``).
 ``add_observer(observer)``
     ``RequestObserver.request_changed(session, request, change)`` is awaited inside the same
     transaction after every history entry (card edits, follow-ups, escalations).
 
-Errors are ``domain.requests.RequestError`` subclasses.
+Errors are ``domain.requests.RequestError`` subclasses (this service's own, and the limits of
+a draft, in ``services.request_limits``). The outbox rows are written by
+``services.request_announcements.RequestAnnouncer`` (attribute ``announce``).
 """
 
 from __future__ import annotations
@@ -65,21 +67,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from typing import Protocol
 
 from domain.clock import Clock
-from domain.identity import ChannelName, UserRef
-from domain.messages import Button, Reply
+from domain.identity import UserRef
+from domain.messages import Reply
 from domain.metrics import NO_METRICS, Metrics
-from domain.payloads import build
 from domain.requests import (
     Actor,
     EventKind,
     InvalidPhone,
     Request,
     RequestDraft,
-    RequestError,
     RequestNotFound,
     Status,
     StatusChange,
@@ -88,60 +89,29 @@ from domain.requests import (
     parse_number,
 )
 from domain.texts import Texts
-from services import cards
-from services.outbox import enqueue
-from services.routing import Executor, Routing
-from storage.base import ConversationState, Resident, StoreSession
+from services.answer_step import await_answer
+from services.outbox import outbox_key
+from services.request_announcements import RequestAnnouncer
+from services.request_limits import (
+    MAX_ANSWER,
+    InvalidDraft,
+    NotAwaitingAnswer,
+    UnknownExecutor,
+    checked_draft,
+    clean_note,
+)
+from services.routing import Executor, Routing, ServiceClass
+from storage.base import Resident, StoreSession
 from storage.requests import NewRequest, NewStatusChange
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "ANSWER_STEP",
-    "MAX_DESCRIPTION",
-    "MAX_STORED_DESCRIPTION",
-    "MIN_DESCRIPTION",
-    "InvalidDraft",
-    "NotAwaitingAnswer",
-    "RequestObserver",
-    "RequestService",
-    "UnknownExecutor",
-]
-
-# The conversation step in which a resident's next message answers a question (the handler
-# registers it; the service puts an idle resident there when the question is asked).
-ANSWER_STEP = "req.answer"
-# The intake asks for 10-2000 characters; the service itself accepts any non-empty text up to
-# the engine's message limit (an operator may turn a whole relay conversation into a request).
-MIN_DESCRIPTION = 10
-MAX_DESCRIPTION = 2000
-MAX_STORED_DESCRIPTION = 4000
-MAX_ADDRESS = 300
-MAX_ANSWER = 2000
-MAX_PHOTOS = 10
-MAX_NOTE = 1000
+__all__ = ["RequestObserver", "RequestService"]
 
 _CLOSING = frozenset({Status.DONE, Status.REJECTED})
 _ACKNOWLEDGING = frozenset(
     {Status.ACCEPTED, Status.IN_PROGRESS, Status.NEEDS_INFO, Status.DONE, Status.REJECTED}
 )
-
-
-class UnknownExecutor(RequestError):
-    """No executor with this id in the routing file."""
-
-    def __init__(self, executor_id: str) -> None:
-        self.executor_id = executor_id
-        super().__init__(f"unknown executor {executor_id!r}")
-
-
-class NotAwaitingAnswer(RequestError):
-    """The request is not waiting for the resident's answer (no open question)."""
-
-
-class InvalidDraft(RequestError):
-    """A draft that does not satisfy the limits (the intake validates before; this is the
-    last line for other callers such as an operator turning a conversation into a request)."""
 
 
 class RequestObserver(Protocol):
@@ -170,8 +140,8 @@ class RequestService:
         self.texts = texts
         self.clock = clock
         self.staff_chat = staff_chat
+        self.announce = RequestAnnouncer(routing, texts, clock, staff_chat)
         self._observers: list[RequestObserver] = list(observers)
-        cards.register_card_actions()
 
     def add_observer(self, observer: RequestObserver) -> None:
         self._observers.append(observer)
@@ -225,14 +195,11 @@ class RequestService:
     def render_card(
         self, request: Request, history: Sequence[StatusChange], language: str = "uk"
     ) -> Reply:
-        return cards.render_card(
-            request,
-            history,
-            texts=self.texts,
-            routing=self.routing,
-            tz=self.clock.tz,
-            language=language,
-        )
+        return self.announce.render_card(request, history, language)
+
+    def status_message(self, request: Request, change: StatusChange, language: str) -> Reply:
+        """What the resident is told about ``change`` (their language, plain text)."""
+        return self.announce.status_message(request, change, language)
 
     # --- changing --------------------------------------------------------------------------
 
@@ -240,7 +207,7 @@ class RequestService:
         self, session: StoreSession, resident: Resident, draft: RequestDraft
     ) -> Request:
         """File ``draft`` for ``resident``; see the module docstring."""
-        draft = self._checked(draft)
+        draft = checked_draft(draft)
         now = self.clock.now()
         route = self.routing.route(draft.category, draft.district, at=now, tz=self.clock.tz)
         ack_due, resolve_due = route.deadlines(now)
@@ -274,13 +241,15 @@ class RequestService:
                 to_status=Status.NEW,
             )
         )
-        await self._post_card(session, request, [change], key=f"req:{request.id}:card:staff")
-        await self._post_to_executor(
+        await self.announce.card_to_staff(
+            session, request, [change], key=outbox_key("req", request.id, "card", "staff")
+        )
+        await self.announce.card_to_executor(
             session,
             request,
             [change],
             route.executor,
-            key=f"req:{request.id}:card:exec:{route.executor.id}",
+            key=outbox_key("req", request.id, "card", "exec", route.executor.id),
         )
         logger.info(
             "request %s created (category %s, executor %s)",
@@ -301,21 +270,22 @@ class RequestService:
         actor: Actor,
         note: str | None = None,
     ) -> Request:
-        """Move the request to ``new_status``; see the module docstring."""
-        if new_status is Status.REOPENED:
-            return await self.reopen(session, request_id, actor, note or "")
+        """Move the request to ``new_status`` (reopened included); see the module docstring."""
         request = await self._require(session, request_id)
-        note = self._note(note)
+        note = clean_note(note)
         check_transition(request.status, new_status, note)
         now = self.clock.now()
-        updated = replace(
-            request,
-            status=new_status,
-            updated_at=now,
-            acknowledged_at=request.acknowledged_at
-            or (now if new_status in _ACKNOWLEDGING else None),
-            done_at=now if new_status is Status.DONE else request.done_at,
-        )
+        if new_status is Status.REOPENED:
+            updated = self._reopened(request, now)
+        else:
+            updated = replace(
+                request,
+                status=new_status,
+                updated_at=now,
+                acknowledged_at=request.acknowledged_at
+                or (now if new_status in _ACKNOWLEDGING else None),
+                done_at=now if new_status is Status.DONE else request.done_at,
+            )
         await session.requests.update(updated)
         change = await self._record(
             session,
@@ -325,20 +295,37 @@ class RequestService:
             from_status=request.status,
             note=note,
         )
-        await self._tell_resident(session, updated, change)
+        await self.announce.status_to_resident(session, updated, change)
         if new_status is Status.NEEDS_INFO:
-            await self._await_answer(session, updated)
-        logger.info(
-            "request %s: %s -> %s",
-            request.id,
-            request.status.value,
-            new_status.value,
-            extra={"request": request.number},
-        )
+            await await_answer(session, updated, now=self.clock.now())
+        if new_status is Status.REOPENED:
+            # A fresh card: the old one may be far up the staff chat by now.
+            history = await session.requests.history(updated.id)
+            await self.announce.card_to_staff(
+                session,
+                updated,
+                history,
+                key=outbox_key("req", updated.id, "card", "staff", change.id),
+            )
+            logger.info("request %s reopened", request.id, extra={"request": request.number})
+        else:
+            logger.info(
+                "request %s: %s -> %s",
+                request.id,
+                request.status.value,
+                new_status.value,
+                extra={"request": request.number},
+            )
         if new_status in _CLOSING:
             session.after_commit(partial(self.metrics.request_closed, new_status.value))
         await self._notify_observers(session, updated, change)
         return updated
+
+    async def reopen(
+        self, session: StoreSession, request_id: int, actor: Actor, reason: str
+    ) -> Request:
+        """Reopen a done or rejected request with fresh deadlines; see the module docstring."""
+        return await self.change_status(session, request_id, Status.REOPENED, actor, reason)
 
     async def assign(
         self, session: StoreSession, request_id: int, executor_id: str, actor: Actor
@@ -359,59 +346,16 @@ class RequestService:
             note=executor.id,
         )
         history = await session.requests.history(updated.id)
-        await self._post_to_executor(
+        await self.announce.card_to_executor(
             session,
             updated,
             history,
             executor,
-            key=f"req:{updated.id}:card:exec:{executor.id}:{change.id}",
+            key=outbox_key("req", updated.id, "card", "exec", executor.id, change.id),
         )
         logger.info(
             "request %s assigned to %s", request.id, executor.id, extra={"request": request.number}
         )
-        await self._notify_observers(session, updated, change)
-        return updated
-
-    async def reopen(
-        self, session: StoreSession, request_id: int, actor: Actor, reason: str
-    ) -> Request:
-        """Reopen a done or rejected request with fresh deadlines; see the module docstring."""
-        request = await self._require(session, request_id)
-        note = self._note(reason)
-        check_transition(request.status, Status.REOPENED, note)
-        now = self.clock.now()
-        service_class = self.routing.classes.get(request.service_class)
-        if service_class is None:
-            # The class was renamed in the routing file since: route the request again.
-            service_class = self.routing.route(
-                request.category, request.district, at=now, tz=self.clock.tz
-            ).service_class
-        updated = replace(
-            request,
-            status=Status.REOPENED,
-            service_class=service_class.id,
-            urgent=service_class.urgent,
-            ack_due=now + service_class.acknowledge,
-            resolve_due=now + service_class.resolve,
-            updated_at=now,
-            acknowledged_at=None,
-            done_at=None,
-        )
-        await session.requests.update(updated)
-        change = await self._record(
-            session,
-            updated,
-            event=EventKind.STATUS,
-            actor=actor,
-            from_status=request.status,
-            note=note,
-        )
-        await self._tell_resident(session, updated, change)
-        history = await session.requests.history(updated.id)
-        await self._post_card(
-            session, updated, history, key=f"req:{updated.id}:card:staff:{change.id}"
-        )
-        logger.info("request %s reopened", request.id, extra={"request": request.number})
         await self._notify_observers(session, updated, change)
         return updated
 
@@ -445,53 +389,35 @@ class RequestService:
             ),
             None,
         )
-        reply = Reply(
-            title=self.texts.get("uk", "req_staff_answer_title", number=request.number),
-            text=self.texts.get("uk", "req_staff_answer", question=question or "—", answer=answer),
-            buttons=cards.card_buttons(request, self.texts, "uk"),
+        await self.announce.answer_to_staff(
+            session, request, change, question=question, answer=answer
         )
-        targets = []
-        if self.staff_chat is not None:
-            targets.append(("staff", self.staff_chat))
-        executor = self.routing.executors.get(request.executor_id)
-        if executor is not None and executor.telegram_chat_id is not None:
-            targets.append(("exec", UserRef(ChannelName.TELEGRAM, str(executor.telegram_chat_id))))
-        for name, chat in targets:
-            await enqueue(
-                session,
-                key=f"req:{request.id}:answer:{change.id}:{name}",
-                chat=chat,
-                replies=[reply],
-                kind="answer",
-                now=self.clock.now(),
-                urgent=True,
-            )
         logger.info("request %s: resident answered", request.id, extra={"request": request.number})
         await self._notify_observers(session, request, change)
         return change
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _checked(self, draft: RequestDraft) -> RequestDraft:
-        description = draft.description.strip()
-        if not 1 <= len(description) <= MAX_STORED_DESCRIPTION:
-            raise InvalidDraft(f"the description must be 1-{MAX_STORED_DESCRIPTION} characters")
-        address = draft.address.strip() if draft.address else None
-        if address is not None and len(address) > MAX_ADDRESS:
-            raise InvalidDraft(f"the address is longer than {MAX_ADDRESS} characters")
-        if (draft.latitude is None) != (draft.longitude is None):
-            raise InvalidDraft("a location needs both latitude and longitude")
-        if len(draft.photos) > MAX_PHOTOS:
-            raise InvalidDraft(f"at most {MAX_PHOTOS} photos")
-        phone = normalize_phone(draft.phone) if draft.phone else None
-        return replace(draft, description=description, address=address or None, phone=phone)
-
-    @staticmethod
-    def _note(note: str | None) -> str | None:
-        if note is None:
-            return None
-        text = note.strip()
-        return text[:MAX_NOTE] if text else None
+    def _reopened(self, request: Request, now: datetime) -> Request:
+        """``request`` reopened: fresh deadlines from ``now`` by its class, not acknowledged,
+        not done."""
+        service_class: ServiceClass | None = self.routing.classes.get(request.service_class)
+        if service_class is None:
+            # The class was renamed in the routing file since: route the request again.
+            service_class = self.routing.route(
+                request.category, request.district, at=now, tz=self.clock.tz
+            ).service_class
+        return replace(
+            request,
+            status=Status.REOPENED,
+            service_class=service_class.id,
+            urgent=service_class.urgent,
+            ack_due=now + service_class.acknowledge,
+            resolve_due=now + service_class.resolve,
+            updated_at=now,
+            acknowledged_at=None,
+            done_at=None,
+        )
 
     async def _require(self, session: StoreSession, request_id: int) -> Request:
         request = await session.requests.get(request_id)
@@ -520,114 +446,6 @@ class RequestService:
                 note=note,
             )
         )
-
-    async def _post_card(
-        self,
-        session: StoreSession,
-        request: Request,
-        history: Sequence[StatusChange],
-        *,
-        key: str,
-    ) -> None:
-        if self.staff_chat is None:
-            return
-        await enqueue(
-            session,
-            key=key,
-            chat=self.staff_chat,
-            replies=[self.render_card(request, history), *cards.extra_photos(request)],
-            kind="card",
-            now=self.clock.now(),
-            urgent=True,
-        )
-
-    async def _post_to_executor(
-        self,
-        session: StoreSession,
-        request: Request,
-        history: Sequence[StatusChange],
-        executor: Executor,
-        *,
-        key: str,
-    ) -> None:
-        if executor.telegram_chat_id is None:
-            return
-        chat = UserRef(ChannelName.TELEGRAM, str(executor.telegram_chat_id))
-        if chat == self.staff_chat:
-            return
-        await enqueue(
-            session,
-            key=key,
-            chat=chat,
-            replies=[self.render_card(request, history), *cards.extra_photos(request)],
-            kind="card",
-            now=self.clock.now(),
-            urgent=True,
-        )
-
-    async def _tell_resident(
-        self, session: StoreSession, request: Request, change: StatusChange
-    ) -> None:
-        resident = await session.residents.get_by_id(request.resident_id)
-        language = resident.language if resident else "uk"
-        reply = self.status_message(request, change, language)
-        await enqueue(
-            session,
-            key=f"req:{request.id}:status:{change.id}",
-            chat=request.resident,
-            replies=[reply],
-            kind="status",
-            now=self.clock.now(),
-            resident_id=request.resident_id,
-        )
-
-    def status_message(self, request: Request, change: StatusChange, language: str) -> Reply:
-        """What the resident is told about ``change`` (their language, plain text)."""
-        t = self.texts.get
-        deadline = cards.format_local(request.resolve_due, self.clock.tz)
-        category = t(language, f"req_cat_{request.category.value}")
-        status = request.status
-        text = t(
-            language,
-            f"req_update_{status.value}",
-            number=request.number,
-            category=category,
-            deadline=deadline,
-            note=change.note or "",
-        )
-        if change.note and status in {Status.ACCEPTED, Status.IN_PROGRESS, Status.DONE}:
-            text += "\n" + t(language, "req_update_comment", note=change.note)
-        rows: list[tuple[Button, ...]] = []
-        if status is Status.NEEDS_INFO:
-            rows.append(
-                (
-                    Button(
-                        t(language, "req_btn_answer"),
-                        build(cards.RESIDENT_ACTION, "ans", request.id),
-                    ),
-                )
-            )
-        rows.append(
-            (
-                Button(
-                    t(language, "req_btn_details"),
-                    build(cards.RESIDENT_ACTION, "open", request.id),
-                ),
-                Button(t(language, "req_btn_my"), build(cards.MY_REQUESTS_ACTION)),
-            )
-        )
-        return Reply(text=text, buttons=tuple(rows))
-
-    async def _await_answer(self, session: StoreSession, request: Request) -> None:
-        # An idle resident's next message is taken as the answer; a resident in the middle of
-        # something else keeps their place and answers with the button.
-        state = await session.conversations.load(request.resident_id)
-        if state.step == "idle":
-            await session.conversations.save(
-                request.resident_id,
-                ConversationState(ANSWER_STEP, {"request_id": request.id}),
-                now=self.clock.now(),
-            )
 
     async def _notify_observers(
         self, session: StoreSession, request: Request, change: StatusChange

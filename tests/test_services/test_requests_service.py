@@ -25,13 +25,9 @@ from domain.requests import (
     Status,
     StatusChange,
 )
-from services.requests import (
-    ANSWER_STEP,
-    InvalidDraft,
-    NotAwaitingAnswer,
-    RequestService,
-    UnknownExecutor,
-)
+from services.answer_step import ANSWER_STEP
+from services.request_limits import InvalidDraft, NotAwaitingAnswer, UnknownExecutor
+from services.requests import RequestService
 from services.routing import DEFAULT_ROUTING_FILE, parse_routing
 from storage.base import ConversationState, StoreSession
 from storage.sqlite import SqliteStorage
