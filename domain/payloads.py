@@ -7,26 +7,64 @@ unknown action, bad characters, too long) is stale or forged and is answered pol
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 VERSION = "v1"
 MAX_BYTES = 64  # Telegram's callback_data limit
 _ARG = re.compile(r"^[A-Za-z0-9_.\-]{1,40}$")
 
-# Every action a button may carry. Handlers register for these names; parsing rejects others.
-KNOWN_ACTIONS: set[str] = {
-    "menu",
-    "help",
-    "about",
-    "lang",
-    "setlang",
-    "consult",
-    "req_new",
-    "req_my",
-    "operator",
-    "shelter",
-    "cancel",
-}
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """One button action: how many arguments it carries (its grammar) and what they are."""
+
+    min_args: int
+    max_args: int
+    meaning: str
+
+
+# Every action a button may carry, the only place one is declared: a payload with another
+# action, or with another number of arguments, is stale or forged. Features claim these names
+# in the conversation's registry (a name missing here is refused at wiring time); arguments
+# are ASCII words of 1-40 characters from ``[A-Za-z0-9_.-]``.
+CATALOGUE: Mapping[str, ActionSpec] = MappingProxyType(
+    {
+        # The main menu (handlers.menu).
+        "menu": ActionSpec(0, 0, "the main menu"),
+        "help": ActionSpec(0, 0, "what the bot can do"),
+        "about": ActionSpec(0, 0, "about the contact center"),
+        "lang": ActionSpec(0, 0, "choose a language"),
+        "setlang": ActionSpec(1, 1, "language code"),
+        "cancel": ActionSpec(0, 0, "leave the current step"),
+        # Consultations (handlers.consult).
+        "consult": ActionSpec(0, 0, "the list of topics"),
+        "sec": ActionSpec(1, 1, "section id"),
+        "faq": ActionSpec(1, 2, "entry id, the id of the suggestion it was offered in"),
+        "helpful": ActionSpec(2, 2, "consultation id, y or n"),
+        "shelter": ActionSpec(0, 0, "find the nearest shelter"),
+        # Requests (handlers.requests, services.cards).
+        "req_new": ActionSpec(0, 1, "category code to start with"),
+        "req_my": ActionSpec(0, 0, "the resident's requests"),
+        "rq": ActionSpec(1, 2, "form or list command, its value or request id"),
+        "st": ActionSpec(2, 2, "request id, the new status (staff card)"),
+        "asg": ActionSpec(1, 2, "request id, executor id or back (staff card)"),
+        # The operator relay (handlers.relay, services.relay).
+        "operator": ActionSpec(0, 0, "talk to an operator"),
+        "relay_end": ActionSpec(1, 1, "relay id (the resident ends it)"),
+        "relay_close": ActionSpec(1, 1, "relay id (the operator closes it)"),
+        "relay_req": ActionSpec(1, 1, "relay id (the operator files a request from it)"),
+        # Follow-ups after "done" (handlers.followup, services.followups).
+        "fu": ActionSpec(2, 2, "follow-up id, outcome code"),
+        "fur": ActionSpec(2, 2, "follow-up id, rating 1-5"),
+        "fux": ActionSpec(1, 1, "follow-up id (skip the rating)"),
+        # Privacy (handlers.privacy).
+        "pv": ActionSpec(1, 1, "yes or no (erase my data)"),
+        # Staff tools (bot.telegram.stats).
+        "obx": ActionSpec(1, 1, "outbox message id or all (send a dead letter again)"),
+    }
+)
 
 
 class PayloadError(ValueError):
@@ -44,17 +82,12 @@ class Payload:
         return self.args[index] if index < len(self.args) else None
 
 
-def register_actions(*actions: str) -> None:
-    """Features declare their actions at wiring time (idempotent)."""
-    for action in actions:
-        if not _ARG.match(action) or ":" in action:
-            raise PayloadError(f"bad action name {action!r}")
-        KNOWN_ACTIONS.add(action)
-
-
 def build(action: str, *args: str | int) -> str:
-    if action not in KNOWN_ACTIONS:
+    spec = CATALOGUE.get(action)
+    if spec is None:
         raise PayloadError(f"unknown action {action!r}")
+    if not spec.min_args <= len(args) <= spec.max_args:
+        raise PayloadError(f"{action!r} takes {spec.min_args}-{spec.max_args} arguments: {args!r}")
     parts = [VERSION, action]
     for arg in args:
         text = str(arg)
@@ -75,7 +108,10 @@ def parse(raw: str | None) -> Payload | None:
     if len(parts) < 2 or parts[0] != VERSION:
         return None
     action, args = parts[1], tuple(parts[2:])
-    if action not in KNOWN_ACTIONS or not all(_ARG.match(arg) for arg in args):
+    spec = CATALOGUE.get(action)
+    if spec is None or not spec.min_args <= len(args) <= spec.max_args:
+        return None
+    if not all(_ARG.match(arg) for arg in args):
         return None
     return Payload(action, args)
 

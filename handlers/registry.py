@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from domain.messages import Kind
-from domain.payloads import register_actions
+from domain.payloads import CATALOGUE
 from handlers.context import Context, Handler, PayloadHandler, StepHandler
 
 Preparer = Callable[[Context], Awaitable[None]]
@@ -30,13 +30,13 @@ class Registry:
     def action(self, name: str, handler: PayloadHandler) -> None:
         if name in self.actions:
             raise RegistryError(f"action {name!r} registered twice")
-        register_actions(name)
+        _declared(name)
         self.actions[name] = handler
 
     def default_action(self, name: str, handler: PayloadHandler) -> None:
         """Register ``handler`` only if no feature claimed ``name`` (placeholders for what is
         not built yet)."""
-        register_actions(name)
+        _declared(name)
         self.actions.setdefault(name, handler)
 
     def command(self, name: str, handler: Handler) -> None:
@@ -67,6 +67,11 @@ class Registry:
                 return self.steps[prefix]
             prefix = prefix.rpartition(".")[0]
         return None
+
+
+def _declared(action: str) -> None:
+    if action not in CATALOGUE:
+        raise RegistryError(f"action {action!r} is not in domain.payloads.CATALOGUE")
 
 
 class Feature(Protocol):

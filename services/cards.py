@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from domain.identity import ChannelName
 from domain.messages import Button, Location, Photo, Reply
-from domain.payloads import build, register_actions
+from domain.payloads import build
 from domain.requests import (
     TRANSITIONS,
     ActorKind,
@@ -40,7 +40,6 @@ __all__ = [
     "extra_photos",
     "format_local",
     "history_line",
-    "register_card_actions",
     "render_card",
     "status_label",
 ]
@@ -60,11 +59,6 @@ _STAFF_BUTTONS: tuple[tuple[Status, str], ...] = (
     (Status.REOPENED, "req_card_btn_reopened"),
 )
 _HISTORY_ON_CARD = 8  # the latest entries; a card is a summary, not an archive
-
-
-def register_card_actions() -> None:
-    """Declare the payload actions cards and status messages carry (idempotent)."""
-    register_actions(STAFF_STATUS_ACTION, ASSIGN_ACTION, RESIDENT_ACTION, MY_REQUESTS_ACTION)
 
 
 def format_local(moment: datetime, tz: ZoneInfo) -> str:
@@ -128,7 +122,6 @@ def card_buttons(
     request: Request, texts: Texts, language: str = "uk"
 ) -> tuple[tuple[Button, ...], ...]:
     """The staff buttons for ``request``: the statuses it may move to, then "Виконавець"."""
-    register_card_actions()
     allowed = TRANSITIONS[request.status]
     buttons = [
         Button(texts.get(language, key), build(STAFF_STATUS_ACTION, request.id, status.value))

@@ -9,8 +9,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from domain.payloads import KNOWN_ACTIONS
-from tests.fakes import telegram_updates as tu
+from domain.payloads import CATALOGUE
+from fakes import telegram_updates as tu
 
 USER_IDS = st.integers(min_value=1, max_value=2**40) | st.sampled_from([1, 5551, 2**63 - 1])
 
@@ -148,8 +148,7 @@ def mutated_update(draw: st.DrawFn) -> dict[str, Any]:
     return body
 
 
-# Deferred: features add their actions to KNOWN_ACTIONS when the bot is built.
-ACTIONS = st.deferred(lambda: st.sampled_from(sorted(KNOWN_ACTIONS)))
+ACTIONS = st.sampled_from(sorted(CATALOGUE))
 CALLBACK_DATA = st.one_of(
     st.text(max_size=70),
     st.text(st.characters(codec="ascii"), max_size=70),
