@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from bot.settings import Settings
+from bot.viber.policy import ViberDeliveryPolicy, ViberProactive
 from domain.channel import Channel
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
@@ -26,7 +27,7 @@ from notifications.maintenance import BackupJob, BackupPlan, RetentionJob
 from notifications.quiet import QuietHours
 from notifications.scheduler import NotificationJobs, NotificationScheduler
 from notifications.stats import Labels
-from notifications.worker import OutboxWorker, RetryPolicy, ViberPolicy
+from notifications.worker import OutboxWorker, RetryPolicy
 from services.deadlines import DeadlineWatch
 from services.followups import FollowupService, FollowupSettings
 from services.requests import RequestService
@@ -185,7 +186,9 @@ def create_notifier(
         quiet_hours=quiet_hours(settings),
         retry=RetryPolicy(max_attempts=settings.delivery_max_attempts),
         concurrency=settings.delivery_concurrency,
-        viber_policy=ViberPolicy(settings.viber_proactive_policy),
+        policies={
+            ChannelName.VIBER: ViberDeliveryPolicy(ViberProactive(settings.viber_proactive_policy))
+        },
         metrics=metrics,
     )
     staff_chat = staff_chat_of(settings)

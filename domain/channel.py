@@ -1,9 +1,12 @@
-"""The seam every messenger adapter implements, and the delivery errors it raises."""
+"""The seam every messenger adapter implements: sending, the delivery errors it raises, and
+the channel's policy for messages the bot starts."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Protocol
 
 from domain.identity import ChannelName, UserRef
@@ -47,3 +50,33 @@ class RecipientBlocked(DeliveryError):
 
 class PermanentFailure(DeliveryError):
     """The platform refused the message for good (bad request, chat not found)."""
+
+
+class Proactive(StrEnum):
+    """What a channel's delivery policy says about one message the bot starts."""
+
+    SEND = "send"  # free: send it
+    BILLED = "billed"  # send it, and count what the platform charges for it
+    HOLD = "hold"  # not now: look again after the policy's ``recheck``
+    DROP = "drop"  # never: cancel it
+
+
+class DeliveryPolicy(Protocol):
+    """Which messages the bot starts on one channel are sent, when, and at what cost.
+
+    Registered per channel by the composition root next to the channel's adapter (Viber's
+    24-hour free window is one, ``bot/viber/policy.py``); a channel without one sends
+    everything for free. Replies to what a person just wrote never ask it.
+    """
+
+    # How long a held message waits before it is looked at again.
+    recheck: timedelta
+    # Whether sent messages are counted in the channel's monthly bill (billed and free).
+    counts_cost: bool
+
+    def decide(
+        self, *, kind: str, created_at: datetime, last_seen: datetime | None, now: datetime
+    ) -> Proactive:
+        """``kind`` is the outbox kind (``status``, ``followup_reminder``...); ``last_seen`` is
+        when the person last wrote (None: unknown)."""
+        ...

@@ -35,7 +35,9 @@ from typing import TypeVar
 from domain.channel import (
     Channel,
     DeliveryError,
+    DeliveryPolicy,
     PermanentFailure,
+    Proactive,
     RecipientBlocked,
     RetryAfter,
 )
@@ -54,7 +56,6 @@ __all__ = [
     "OutboxWorker",
     "Outcome",
     "RetryPolicy",
-    "ViberPolicy",
     "backoff_delay",
 ]
 
@@ -62,33 +63,12 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Viber's free window: a bot may answer for 24 hours after the person last wrote.
-VIBER_WINDOW = timedelta(hours=24)
-# A held Viber message is looked at again this often (it goes once the resident writes)...
-VIBER_HOLD_RECHECK = timedelta(minutes=10)
-# ...and dropped when it has waited this long (a week-old status update helps nobody).
-VIBER_HOLD_MAX = timedelta(days=7)
-# Kinds not worth paying for nor worth holding: a reminder is pointless once late.
-VIBER_DROP_KINDS = frozenset({"followup_reminder", "deadline_reminder"})
-_HELD_MARK = "held: outside the Viber window"
+# The last error of a message its channel's delivery policy holds back (counted once as held).
+_HELD_MARK = "held by the channel's delivery policy"
 
 # Two or more chats answered 429 within this many seconds: treat it as a flood of the whole bot.
 _GLOBAL_FLOOD_WINDOW = 1.0
 _GLOBAL_FLOOD_CHATS = 2
-
-
-class ViberPolicy(StrEnum):
-    """``VIBER_PROACTIVE_POLICY``: what to do with messages the bot starts in Viber.
-
-    ``always``: send everything and count what is billed. ``window``: send only inside the
-    resident's free 24-hour window; outside it a message waits (up to a week) until the resident
-    writes again — reminders are dropped instead. ``never``: the bot never starts a Viber
-    conversation (every outbox message to Viber is dropped; residents ask for their status).
-    """
-
-    ALWAYS = "always"
-    WINDOW = "window"
-    NEVER = "never"
 
 
 # Outcomes counted by ``Metrics.delivery``: sent, retried (a temporary failure, tried again
@@ -143,17 +123,11 @@ class DrainResult:
 class _Sent:
     """A delivered message waiting for the group commit."""
 
+    channel: ChannelName
     message_id: int
     sent_ids: list[str]
     billed: int
     free: int
-
-
-class _Decision(StrEnum):
-    SEND = "send"
-    BILLED = "billed"
-    HOLD = "hold"
-    DROP = "drop"
 
 
 class OutboxWorker:
@@ -174,7 +148,7 @@ class OutboxWorker:
         limiter: ChatRateLimiter | None = None,
         quiet_hours: QuietHours | None = None,
         retry: RetryPolicy | None = None,
-        viber_policy: ViberPolicy = ViberPolicy.WINDOW,
+        policies: Mapping[ChannelName, DeliveryPolicy] | None = None,
         concurrency: int = 16,
         batch: int = 500,
         poll_interval: float = 0.5,
@@ -192,7 +166,8 @@ class OutboxWorker:
         self.limiter = limiter
         self.quiet_hours = quiet_hours
         self.retry = retry or RetryPolicy()
-        self.viber_policy = viber_policy
+        # Per channel: which messages the bot starts are sent, when, at what cost.
+        self.policies = dict(policies or {})
         self.concurrency = concurrency
         self.batch = batch
         self.poll_interval = poll_interval
@@ -372,12 +347,12 @@ class OutboxWorker:
 
     async def _claim(
         self, chosen: list[OutboxMessage]
-    ) -> tuple[list[tuple[OutboxMessage, _Decision]], list[tuple[OutboxMessage, Outcome]]]:
+    ) -> tuple[list[tuple[OutboxMessage, Proactive]], list[tuple[OutboxMessage, Outcome]]]:
         """PENDING -> SENDING for a batch, committed before any of them is sent. One
         transaction for many messages: a transaction each would queue every send behind the
         single SQLite writer."""
         now = self.clock.now()
-        ready: list[tuple[OutboxMessage, _Decision]] = []
+        ready: list[tuple[OutboxMessage, Proactive]] = []
         settled: list[tuple[OutboxMessage, Outcome]] = []
         async with self.storage.transaction() as session:
             claimed = await session.outbox.claim_many([message.id for message in chosen])
@@ -392,25 +367,28 @@ class OutboxWorker:
                     session.after_commit(partial(self._count, message, DEAD_LETTER))
                     settled.append((message, Outcome.DEAD))
                     continue
-                decision = _Decision.SEND
-                if chat.channel is ChannelName.VIBER:
-                    decision = await self._viber_decision(session, message, now)
-                if decision is _Decision.HOLD:
+                policy = self.policies.get(chat.channel)
+                decision = Proactive.SEND
+                if policy is not None:
+                    decision = await self._policy_decision(policy, session, message, now)
+                if decision is Proactive.HOLD:
+                    assert policy is not None  # only a policy holds a message back
                     await session.outbox.reschedule(
                         message.id,
-                        not_before=now + VIBER_HOLD_RECHECK,
+                        not_before=now + policy.recheck,
                         error=_HELD_MARK,
                         count_attempt=False,
                     )
                     settled.append((message, Outcome.RETRY))
-                elif decision is _Decision.DROP:
-                    await session.outbox.cancel(message.id, reason="viber policy: not sent")
+                elif decision is Proactive.DROP:
+                    reason = f"{chat.channel} delivery policy: not sent"
+                    await session.outbox.cancel(message.id, reason=reason)
                     settled.append((message, Outcome.CANCELLED))
                 else:
                     ready.append((message, decision))
         return ready, settled
 
-    def _launch(self, message: OutboxMessage, decision: _Decision) -> asyncio.Task[Outcome]:
+    def _launch(self, message: OutboxMessage, decision: Proactive) -> asyncio.Task[Outcome]:
         task = asyncio.create_task(self._deliver(message, decision), name=f"outbox-{message.id}")
         self._tasks.add(task)
 
@@ -426,7 +404,7 @@ class OutboxWorker:
 
     # -- one message --------------------------------------------------------------------------
 
-    async def _deliver(self, message: OutboxMessage, decision: _Decision) -> Outcome:
+    async def _deliver(self, message: OutboxMessage, decision: Proactive) -> Outcome:
         try:
             return await self._send(message, decision)
         except asyncio.CancelledError:
@@ -437,7 +415,7 @@ class OutboxWorker:
             self._count(message, "error")
             return Outcome.RETRY
 
-    async def _send(self, message: OutboxMessage, decision: _Decision) -> Outcome:
+    async def _send(self, message: OutboxMessage, decision: Proactive) -> Outcome:
         """Send a claimed message, reply by reply, and record what happened."""
         chat = message.chat
         channel = self.channels[chat.channel]
@@ -467,9 +445,10 @@ class OutboxWorker:
             logger.exception("outbox message %s could not be rendered", message.id)
             return await self._dead(message, f"bug: {type(error).__name__}")
 
-        billed = len(sent_ids) - len(message.sent_ids) if decision is _Decision.BILLED else 0
-        free = 1 if chat.channel is ChannelName.VIBER and not billed else 0
-        await self._mark_sent(_Sent(message.id, sent_ids, billed, free))
+        billed = len(sent_ids) - len(message.sent_ids) if decision is Proactive.BILLED else 0
+        policy = self.policies.get(chat.channel)
+        free = 1 if policy is not None and policy.counts_cost and not billed else 0
+        await self._mark_sent(_Sent(chat.channel, message.id, sent_ids, billed, free))
         self._count(message, "sent")
         return Outcome.SENT
 
@@ -511,10 +490,12 @@ class OutboxWorker:
         await session.outbox.mark_sent_many(
             [(record.message_id, record.sent_ids) for record in records], now=now
         )
-        billed = sum(record.billed for record in records)
-        free = sum(record.free for record in records)
-        if billed or free:
-            await session.stats.count_viber(self._month(now), billed=billed, free=free)
+        for channel in {record.channel for record in records}:
+            billed = sum(record.billed for record in records if record.channel is channel)
+            free = sum(record.free for record in records if record.channel is channel)
+            if billed or free:
+                month = self._month(now)
+                await session.stats.count_proactive(channel, month, billed=billed, free=free)
 
     async def _flushed(self) -> None:
         if self._flusher is not None:
@@ -531,29 +512,32 @@ class OutboxWorker:
 
         return change
 
-    async def _viber_decision(
-        self, session: StoreSession, message: OutboxMessage, now: datetime
-    ) -> _Decision:
+    async def _policy_decision(
+        self,
+        policy: DeliveryPolicy,
+        session: StoreSession,
+        message: OutboxMessage,
+        now: datetime,
+    ) -> Proactive:
+        """Ask the channel's policy, with when the resident last wrote; count what it held
+        back (once per message) or dropped."""
         resident = (
             await session.residents.get_by_id(message.resident_id)
             if message.resident_id is not None
             else await session.residents.get(message.chat)
         )
-        inside = resident is not None and now - resident.last_seen < VIBER_WINDOW
-        month = self._month(now)
-        if self.viber_policy is ViberPolicy.NEVER:
-            await session.stats.count_viber(month, dropped=1)
-            return _Decision.DROP
-        if inside:
-            return _Decision.SEND
-        if self.viber_policy is ViberPolicy.ALWAYS:
-            return _Decision.BILLED
-        if message.kind in VIBER_DROP_KINDS or now - message.created_at > VIBER_HOLD_MAX:
-            await session.stats.count_viber(month, dropped=1)
-            return _Decision.DROP
-        if message.last_error != _HELD_MARK:
-            await session.stats.count_viber(month, held=1)
-        return _Decision.HOLD
+        decision = policy.decide(
+            kind=message.kind,
+            created_at=message.created_at,
+            last_seen=resident.last_seen if resident is not None else None,
+            now=now,
+        )
+        channel, month = message.chat.channel, self._month(now)
+        if decision is Proactive.DROP:
+            await session.stats.count_proactive(channel, month, dropped=1)
+        elif decision is Proactive.HOLD and message.last_error != _HELD_MARK:
+            await session.stats.count_proactive(channel, month, held=1)
+        return decision
 
     def _month(self, now: datetime) -> str:
         return now.astimezone(self.clock.tz).strftime("%Y-%m")

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-__all__ = ["ExportRow", "RequestField", "StatsStore", "ViberBill"]
+from domain.identity import ChannelName
+
+__all__ = ["ExportRow", "ProactiveBill", "RequestField", "StatsStore"]
 
 RequestField = Literal["category", "district", "executor_id", "status", "channel"]
 
@@ -40,9 +42,11 @@ class ExportRow:
 
 
 @dataclass(frozen=True, slots=True)
-class ViberBill:
-    """Proactive Viber messages in one month (``YYYY-MM``, city time)."""
+class ProactiveBill:
+    """Messages the bot started on one channel in one month (``YYYY-MM``, city time), as its
+    delivery policy decided: sent and billed, sent free, held back, dropped."""
 
+    channel: ChannelName
     month: str
     billed: int = 0
     free: int = 0
@@ -51,7 +55,8 @@ class ViberBill:
 
 
 class StatsStore(Protocol):
-    """Read-only aggregates over requests, follow-ups and consultations, plus the Viber bill."""
+    """Read-only aggregates over requests, follow-ups and consultations, plus the monthly bill
+    of messages the bot started."""
 
     async def requests_count(self, *, start: datetime | None, end: datetime | None) -> int:
         """Requests created in the period."""
@@ -108,10 +113,17 @@ class StatsStore(Protocol):
         ``personal``."""
         ...
 
-    async def count_viber(
-        self, month: str, *, billed: int = 0, free: int = 0, held: int = 0, dropped: int = 0
+    async def count_proactive(
+        self,
+        channel: ChannelName,
+        month: str,
+        *,
+        billed: int = 0,
+        free: int = 0,
+        held: int = 0,
+        dropped: int = 0,
     ) -> None:
-        """Add to the month's Viber counters."""
+        """Add to the channel's counters for the month."""
         ...
 
-    async def viber_bill(self, month: str) -> ViberBill: ...
+    async def proactive_bill(self, channel: ChannelName, month: str) -> ProactiveBill: ...

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from domain.identity import ChannelName
 from domain.requests import OPEN_STATUSES, EventKind, Status
 from storage.sqlite.connection import Connection
 from storage.sqlite.times import from_db_time, required_time, to_db_time
-from storage.stats import ExportRow, RequestField, ViberBill
+from storage.stats import ExportRow, ProactiveBill, RequestField
 
 _OPEN = tuple(sorted(status.value for status in OPEN_STATUSES))
 # Column names are chosen from this table, never from input (the SQL stays constant).
@@ -184,22 +185,34 @@ class SqliteStatsStore:
             for row in rows
         ]
 
-    async def count_viber(
-        self, month: str, *, billed: int = 0, free: int = 0, held: int = 0, dropped: int = 0
+    async def count_proactive(
+        self,
+        channel: ChannelName,
+        month: str,
+        *,
+        billed: int = 0,
+        free: int = 0,
+        held: int = 0,
+        dropped: int = 0,
     ) -> None:
         await self._db.execute(
-            "INSERT INTO viber_billing (month, billed, free, held, dropped) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (month) DO UPDATE SET billed = billed + excluded.billed,"
+            "INSERT INTO proactive_billing (channel, month, billed, free, held, dropped)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (channel, month) DO UPDATE SET billed = billed + excluded.billed,"
             " free = free + excluded.free, held = held + excluded.held,"
             " dropped = dropped + excluded.dropped",
-            (month, billed, free, held, dropped),
+            (channel.value, month, billed, free, held, dropped),
         )
 
-    async def viber_bill(self, month: str) -> ViberBill:
+    async def proactive_bill(self, channel: ChannelName, month: str) -> ProactiveBill:
         rows = await self._rows(
-            "SELECT billed, free, held, dropped FROM viber_billing WHERE month = ?", (month,)
+            "SELECT billed, free, held, dropped FROM proactive_billing"
+            " WHERE channel = ? AND month = ?",
+            (channel.value, month),
         )
         if not rows:
-            return ViberBill(month)
+            return ProactiveBill(channel, month)
         row = rows[0]
-        return ViberBill(month, row["billed"], row["free"], row["held"], row["dropped"])
+        return ProactiveBill(
+            channel, month, row["billed"], row["free"], row["held"], row["dropped"]
+        )

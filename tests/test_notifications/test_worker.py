@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.viber.policy import ViberDeliveryPolicy, ViberProactive
 from domain.channel import PermanentFailure, RecipientBlocked, RetryAfter, Sent, TemporaryFailure
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
@@ -19,7 +20,6 @@ from notifications.worker import (
     OutboxWorker,
     Outcome,
     RetryPolicy,
-    ViberPolicy,
     backoff_delay,
 )
 from services.outbox import enqueue
@@ -60,6 +60,8 @@ def worker(
     channel: ScriptedChannel,
     **options: object,
 ) -> OutboxWorker:
+    # Viber's delivery policy as the composition root registers it (the 24-hour window).
+    options.setdefault("policies", {ChannelName.VIBER: ViberDeliveryPolicy()})
     return OutboxWorker(storage, {channel.name: channel}, clock, rand=lambda: 0.5, **options)  # type: ignore[arg-type]
 
 
@@ -256,17 +258,17 @@ async def test_messages_of_a_channel_this_process_lacks_stay_pending(
 @pytest.mark.parametrize(
     ("policy", "hours_since_seen", "kind", "expected", "bill"),
     [
-        (ViberPolicy.WINDOW, 2, "status", OutboxStatus.SENT, (0, 1, 0, 0)),
-        (ViberPolicy.WINDOW, 30, "status", OutboxStatus.PENDING, (0, 0, 1, 0)),
-        (ViberPolicy.WINDOW, 30, "followup_reminder", OutboxStatus.CANCELLED, (0, 0, 0, 1)),
-        (ViberPolicy.ALWAYS, 30, "status", OutboxStatus.SENT, (1, 0, 0, 0)),
-        (ViberPolicy.NEVER, 2, "status", OutboxStatus.CANCELLED, (0, 0, 0, 1)),
+        (ViberProactive.WINDOW, 2, "status", OutboxStatus.SENT, (0, 1, 0, 0)),
+        (ViberProactive.WINDOW, 30, "status", OutboxStatus.PENDING, (0, 0, 1, 0)),
+        (ViberProactive.WINDOW, 30, "followup_reminder", OutboxStatus.CANCELLED, (0, 0, 0, 1)),
+        (ViberProactive.ALWAYS, 30, "status", OutboxStatus.SENT, (1, 0, 0, 0)),
+        (ViberProactive.NEVER, 2, "status", OutboxStatus.CANCELLED, (0, 0, 0, 1)),
     ],
 )
 async def test_the_viber_policy_and_the_monthly_bill(
     storage: SqliteStorage,
     clock: ManualClock,
-    policy: ViberPolicy,
+    policy: ViberProactive,
     hours_since_seen: int,
     kind: str,
     expected: OutboxStatus,
@@ -276,11 +278,12 @@ async def test_the_viber_policy_and_the_monthly_bill(
     clock.advance(timedelta(hours=hours_since_seen))
     await queue(storage, clock, VIBER_USER, "update", kind=kind, resident_id=person.id)
     channel = ScriptedChannel(name=ChannelName.VIBER)
-    await worker(storage, clock, channel, viber_policy=policy).drain()
+    policies = {ChannelName.VIBER: ViberDeliveryPolicy(policy)}
+    await worker(storage, clock, channel, policies=policies).drain()
     assert [m.status for m in await messages(storage)] == [expected]
     month = clock.now().astimezone(KYIV).strftime("%Y-%m")
     async with storage.transaction() as session:
-        found = await session.stats.viber_bill(month)
+        found = await session.stats.proactive_bill(ChannelName.VIBER, month)
     assert (found.billed, found.free, found.held, found.dropped) == bill
 
 
