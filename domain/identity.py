@@ -14,15 +14,39 @@ class ChannelName(StrEnum):
     CONSOLE = "console"
 
 
+# A place inside a chat (a Telegram forum topic, say) is written ``<chat>/<thread>``: the one
+# address convention every layer shares; each adapter maps it to its platform's fields.
+THREAD_SEPARATOR = "/"
+
+
 @dataclass(frozen=True, slots=True)
 class UserRef:
-    """A person (or a staff chat) as one channel knows them."""
+    """A person (or a staff chat, or a thread inside one) as one channel knows them."""
 
     channel: ChannelName
     user_id: str
 
     def __str__(self) -> str:
         return f"{self.channel.value}:{self.user_id}"
+
+    @property
+    def chat(self) -> UserRef:
+        """The chat itself, without a thread."""
+        chat_id, _, _ = self.user_id.partition(THREAD_SEPARATOR)
+        return UserRef(self.channel, chat_id)
+
+    @property
+    def thread(self) -> str | None:
+        """The thread inside the chat, or None."""
+        _, separator, thread = self.user_id.partition(THREAD_SEPARATOR)
+        return thread if separator and thread else None
+
+    def in_thread(self, thread: str | int | None) -> UserRef:
+        """This chat's ``thread`` (the chat itself when None)."""
+        chat = self.chat
+        if thread is None:
+            return chat
+        return UserRef(self.channel, f"{chat.user_id}{THREAD_SEPARATOR}{thread}")
 
     @classmethod
     def parse(cls, text: str) -> UserRef:

@@ -146,8 +146,9 @@ class RelayStore(Protocol):
         self, staff_chat_id: str, message_id: str, session_id: int
     ) -> None: ...
 
-    async def session_by_staff_message(self, staff_chat_id: str, message_id: str) -> int | None:
-        """The session a staff-chat message belongs to (operators reply to it in plain groups)."""
+    async def session_by_staff_message(self, staff_chat: UserRef, message_id: str) -> int | None:
+        """The session a staff-chat message belongs to (operators reply to it in plain groups);
+        ``staff_chat`` is the chat itself, its threads are searched too."""
         ...
 
 

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from domain.identity import UserRef
+from domain.identity import THREAD_SEPARATOR, UserRef
 from storage.relay import (
     RelayDirection,
     RelayMessage,
@@ -238,7 +238,8 @@ class SqliteRelayStore:
             (staff_chat_id, message_id, session_id),
         )
 
-    async def session_by_staff_message(self, staff_chat_id: str, message_id: str) -> int | None:
+    async def session_by_staff_message(self, staff_chat: UserRef, message_id: str) -> int | None:
+        staff_chat_id = staff_chat.chat.user_id
         async with self._db.execute(
             "SELECT session_id FROM relay_staff_messages"
             " WHERE staff_chat_id = ? AND message_id = ?",
@@ -252,11 +253,16 @@ class SqliteRelayStore:
         # a thread ("-100123/45"), so both forms are matched.
         async with self._db.execute(
             "SELECT outbox.idempotency_key FROM outbox, json_each(outbox.sent_ids) AS sent"
-            " WHERE outbox.kind = 'relay' AND outbox.channel = 'telegram'"
+            " WHERE outbox.kind = 'relay' AND outbox.channel = ?"
             " AND (outbox.chat_id = ? OR outbox.chat_id LIKE ? ESCAPE '\\')"
             " AND outbox.sent_ids IS NOT NULL AND CAST(sent.value AS TEXT) = ?"
             " ORDER BY outbox.id DESC LIMIT 1",
-            (staff_chat_id, _like_prefix(staff_chat_id + "/"), message_id),
+            (
+                staff_chat.channel.value,
+                staff_chat_id,
+                _like_prefix(staff_chat_id + THREAD_SEPARATOR),
+                message_id,
+            ),
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:

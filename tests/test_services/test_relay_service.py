@@ -13,9 +13,9 @@ from services.relay import (
     OUTBOX_KIND_STAFF,
     RELAY_STEP,
     RelayClosed,
-    RelayForwarder,
     RelayService,
 )
+from services.relay_forwarder import RelayForwarder
 from storage.base import ConversationState, Resident
 from storage.relay import RelaySession
 from storage.sqlite import SqliteStorage
@@ -285,11 +285,15 @@ async def test_a_reply_to_a_delivered_relay_message_finds_its_conversation(
     async with storage.transaction() as session:
         # What the delivery worker records once Telegram accepted the messages.
         await session.outbox.mark_sent(message.id, now=clock.now(), sent_ids=["700", "701"])
+    staff = UserRef(ChannelName.TELEGRAM, "-100777")
     async with storage.transaction() as session:
-        assert await session.relay.session_by_staff_message("-100777", "701") == relay.id
-        assert await session.relay.session_by_staff_message("-100777", "999") is None
-        assert await session.relay.session_by_staff_message("-100888", "701") is None
-        assert await session.relay.session_by_staff_message("-100777", "700") == relay.id
+        find = session.relay.session_by_staff_message
+        # Another channel's chat with the same id is another chat.
+        assert await find(UserRef(ChannelName.VIBER, "-100777"), "701") is None
+        assert await find(staff, "701") == relay.id
+        assert await find(staff, "999") is None
+        assert await find(UserRef(ChannelName.TELEGRAM, "-100888"), "701") is None
+        assert await find(staff, "700") == relay.id
 
 
 async def test_one_topic_per_resident_whatever_is_recorded_twice(
