@@ -1,7 +1,9 @@
 """The Viber channel: signed webhook callbacks in, ``Incoming`` to the handlers, replies out.
 
-``viberbot`` is synchronous and sends without a timeout, so this package parses callbacks with
-its own pydantic models and sends with an aiohttp client (``ViberClient``).
+``viberbot``, the official library, parses the callbacks (after our own validation) and builds
+the outgoing messages; ``bot.viber.sdk`` is its typed edge. Its transport is not used: it sends
+synchronously with ``requests`` and no timeout, so ``ViberClient`` sends with aiohttp; nor is
+its signature check, which is not constant-time (``bot.viber.signature`` is).
 """
 
 from bot.viber.callbacks import (

@@ -3,6 +3,16 @@
 Viber posts one JSON object per event. Everything the bot relies on is validated here, at the
 trust boundary; fields we do not use are ignored so that new Viber fields never break the bot.
 An event or message type Viber adds later parses as ``UnknownEvent`` / ``OtherMessage``.
+
+Parsing has two steps. The pydantic models below validate the body first, because viberbot
+is too lax to stand at the trust boundary: its ``from_dict`` methods check no type or range
+(a numeric text, a latitude of 91 or NaN, an empty user id all pass) and answer a missing
+field with ``KeyError`` and an unknown event or message type with a bare ``Exception``. The
+validated, normalised callback then goes through viberbot's ``create_request``, and
+``to_incoming`` reads the message from the request and message objects viberbot built
+(``TextMessage``, ``PictureMessage``, ``LocationMessage``, ...). Message types viberbot does
+not know (it raises on them) keep only our ``OtherMessage``, as unknown events keep only
+``UnknownEvent``.
 """
 
 from __future__ import annotations
@@ -16,11 +26,13 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     TypeAdapter,
     ValidationError,
 )
 
+from bot.viber import sdk
 from bot.viber.errors import ViberCallbackError
 from domain.identity import ChannelName, UserRef
 from domain.messages import Contact, Incoming, Kind, Location, Photo
@@ -227,6 +239,18 @@ class _EventBase(_Model):
     timestamp: int | None = None
     chat_hostname: str | None = None
 
+    # viberbot's request object for this callback, attached by ``parse_callback``.
+    _request: sdk.ViberRequestLike | None = PrivateAttr(default=None)
+
+    @property
+    def request(self) -> sdk.ViberRequestLike | None:
+        """viberbot's request for this callback; ``None`` where viberbot cannot parse it."""
+        return self._request
+
+    def attach_request(self, request: sdk.ViberRequestLike) -> None:
+        """Keep viberbot's request for this callback (``parse_callback`` does it)."""
+        self._request = request
+
 
 class WebhookEvent(_EventBase):
     """Viber's check of the URL while ``set_webhook`` runs; answered with 200."""
@@ -355,7 +379,7 @@ def parse_callback(body: bytes | str) -> ViberEvent:
     if not isinstance(data, dict):
         raise ViberCallbackError("callback body is not a JSON object")
     try:
-        return _EVENT_ADAPTER.validate_python(data)
+        event = _EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:
         where = ", ".join(
             ".".join(str(part) for part in error["loc"]) or "body" for error in exc.errors()[:3]
@@ -363,6 +387,23 @@ def parse_callback(body: bytes | str) -> ViberEvent:
         raise ViberCallbackError(f"callback is not shaped like a Viber callback: {where}") from exc
     except RecursionError as exc:
         raise ViberCallbackError("callback body is nested too deeply") from exc
+    if _viberbot_parses(event):
+        # viberbot reads the validated, normalised callback: every key it requires is there
+        # (``None`` where Viber left it out) and every value has the type it expects.
+        try:
+            event.attach_request(sdk.create_request(event.model_dump()))
+        except (sdk.ViberSdkError, RecursionError) as exc:
+            raise ViberCallbackError(f"callback not accepted by viberbot: {exc}") from exc
+    return event
+
+
+def _viberbot_parses(event: ViberEvent) -> bool:
+    """Whether viberbot knows this event (and message) type; it raises on the others."""
+    if isinstance(event, UnknownEvent):
+        return False
+    if isinstance(event, MessageEvent):
+        return event.message.type in sdk.SUPPORTED_MESSAGE_TYPES
+    return True
 
 
 def viber_user(user_id: str) -> UserRef:
@@ -371,7 +412,11 @@ def viber_user(user_id: str) -> UserRef:
 
 
 def to_incoming(event: ViberEvent) -> Incoming | None:
-    """The ``Incoming`` a ``message`` event carries; ``None`` for every other event."""
+    """The ``Incoming`` a ``message`` event carries; ``None`` for every other event.
+
+    The content comes from viberbot's message object; the sender and the token from the
+    validated model (its token is already the string we key redeliveries by).
+    """
     if not isinstance(event, MessageEvent):
         return None
     sender = event.sender
@@ -381,30 +426,33 @@ def to_incoming(event: ViberEvent) -> Incoming | None:
         "language_hint": sender.language or None,
         "update_key": f"viber:{event.message_token}",
     }
-    message = event.message
+    request = event.request
+    # No request: a message type viberbot does not know; it is kept as "other".
+    message = request.message if isinstance(request, sdk.ViberMessageRequest) else None
     match message:
-        case TextMessage(text=text) if text.startswith(BUTTON_PAYLOAD_PREFIX):
+        case sdk.TextMessage(text=text) if text.startswith(BUTTON_PAYLOAD_PREFIX):
             return Incoming(kind=Kind.BUTTON, payload=text, **common)
-        case TextMessage(text=text):
+        case sdk.TextMessage(text=text):
             return Incoming(kind=Kind.TEXT, text=text[:MAX_INCOMING_TEXT], **common)
-        case UrlMessage(media=url):
+        case sdk.UrlMessage(media=url):
             return Incoming(kind=Kind.TEXT, text=url[:MAX_INCOMING_TEXT], **common)
-        case LocationMessage(location=point):
-            location = Location(latitude=point.lat, longitude=point.lon)
+        case sdk.LocationMessage(location=point):
+            location = Location(latitude=point.latitude, longitude=point.longitude)
             return Incoming(kind=Kind.LOCATION, location=location, **common)
-        case ContactMessage(contact=card):
+        case sdk.ContactMessage(contact=card):
             # Viber does not say whose number it is; the share-phone button sends the sender's.
             contact = Contact(phone=card.phone_number, own=True, name=card.name or None)
             return Incoming(kind=Kind.CONTACT, contact=contact, **common)
-        case PictureMessage(media=url, text=caption):
-            caption = caption[:MAX_INCOMING_TEXT] if caption else None
+        case sdk.PictureMessage(media=url, text=text):
+            caption = text[:MAX_INCOMING_TEXT] if text else None
             photo = Photo(ref=url, caption=caption)
             return Incoming(kind=Kind.PHOTO, text=caption, photo=photo, **common)
-        case StickerMessage():
+        case sdk.StickerMessage():
             return Incoming(kind=Kind.STICKER, **common)
-        case VideoMessage():
+        case sdk.VideoMessage():
             return Incoming(kind=Kind.VIDEO, **common)
-        case FileMessage():
+        case sdk.FileMessage():
             return Incoming(kind=Kind.DOCUMENT, **common)
         case _:
+            # rich_media, keyboard, and the types viberbot does not know.
             return Incoming(kind=Kind.OTHER, **common)

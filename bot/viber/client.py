@@ -1,8 +1,11 @@
 """An asyncio client for the Viber REST bot API that raises the channel-neutral delivery errors.
 
-``viberbot`` sends synchronously with ``requests`` and no timeout, so sending goes through this
-client instead: the ``X-Viber-Auth-Token`` header, a JSON body, a timeout on every call, and a
-non-zero ``status`` treated as an error even though Viber answers it with HTTP 200.
+Not viberbot's ``Api``: its ``ApiRequestSender`` posts with ``requests``, synchronously and
+without a timeout, which would stall the whole event loop for as long as Viber takes to answer,
+and it raises a bare ``Exception`` for every refusal. So sending goes through this client: the
+``X-Viber-Auth-Token`` header, a JSON body (built by viberbot's message classes, see
+``render.py``), a timeout on every call, and a non-zero ``status`` turned into the
+channel-neutral delivery errors even though Viber answers it with HTTP 200.
 """
 
 from __future__ import annotations

@@ -117,10 +117,13 @@ class ViberWebhook:
     async def on_callback(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler for ``POST <path>``."""
         body = await request.read()
+        # Our own constant-time check, not viberbot's Api.verify_signature (it compares with ==).
         if not verify(body, self._token, request.headers.get(SIGNATURE_HEADER)):
             logger.warning("viber callback rejected: missing or wrong signature")
             return web.Response(status=403, text="bad signature")
         try:
+            # Validated by our models, then parsed by viberbot's create_request; either one's
+            # refusal is a ViberCallbackError, so a malformed callback is a 400, never a 500.
             event = parse_callback(body)
         except ViberCallbackError as exc:
             logger.warning("viber callback rejected: %s", exc)
