@@ -399,11 +399,9 @@ def parse_callback(body: bytes | str) -> ViberEvent:
 
 def _viberbot_parses(event: ViberEvent) -> bool:
     """Whether viberbot knows this event (and message) type; it raises on the others."""
-    if isinstance(event, UnknownEvent):
-        return False
     if isinstance(event, MessageEvent):
         return event.message.type in sdk.SUPPORTED_MESSAGE_TYPES
-    return True
+    return event.event in sdk.SUPPORTED_EVENTS
 
 
 def viber_user(user_id: str) -> UserRef:
