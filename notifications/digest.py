@@ -17,7 +17,7 @@ from domain.texts import Texts
 from notifications.charts import ChartData, render_chart_async
 from notifications.quiet import local_moment
 from notifications.stats import Figures, Labels, Period, compute_figures, day_period, render_figures
-from services.outbox import enqueue
+from services.outbox import enqueue, outbox_key
 from storage.base import Storage
 
 __all__ = ["DigestJob", "Report", "build_report", "load_report"]
@@ -92,7 +92,7 @@ class DigestJob:
         self.labels = labels or Labels(texts)
 
     def key(self, now: datetime) -> str:
-        return f"digest:{now.astimezone(self.clock.tz).date().isoformat()}"
+        return outbox_key("digest", now.astimezone(self.clock.tz).date().isoformat())
 
     async def tick(self) -> bool:
         """Queue today's digest if its time has come and it is not queued yet; True if queued."""

@@ -37,6 +37,7 @@ from domain.identity import ChannelName, UserRef
 from domain.messages import Handled, Incoming, Reply
 from domain.metrics import NO_METRICS, Metrics
 from services.codec import encode_replies
+from services.outbox import outbox_key
 from storage.base import Storage, StoreSession
 from storage.outbox import NewOutboxMessage
 
@@ -62,7 +63,7 @@ async def keep_replies(
         return None
     return await session.outbox.enqueue_claimed(
         NewOutboxMessage(
-            idempotency_key=f"{REPLY_KIND}:{incoming.update_key}",
+            idempotency_key=outbox_key(REPLY_KIND, incoming.update_key),
             chat=incoming.user,
             kind=REPLY_KIND,
             body=encode_replies(replies),

@@ -19,7 +19,7 @@ from domain.metrics import NO_METRICS, Metrics
 from domain.requests import Request
 from domain.texts import Texts
 from services import cards
-from services.outbox import enqueue
+from services.outbox import enqueue, outbox_key
 from services.routing import Routing
 from storage.base import StoreSession
 from storage.followups import DeadlineKind, MissedDeadline
@@ -96,11 +96,11 @@ class DeadlineWatch:
             request = await session.requests.get(missed.request_id)
             if request is None:
                 continue
-            key = f"dl:{request.id}:{missed.kind.value}:{int(missed.deadline.timestamp())}"
+            deadline = int(missed.deadline.timestamp())
             if self.staff_chat is not None:
                 await enqueue(
                     session,
-                    key=f"{key}:staff",
+                    key=outbox_key("dl", request.id, missed.kind.value, deadline, "staff"),
                     chat=self.staff_chat,
                     replies=[self.message(request, missed, reminder=False)],
                     kind="deadline_escalation",
@@ -113,7 +113,7 @@ class DeadlineWatch:
                 if chat != self.staff_chat:
                     await enqueue(
                         session,
-                        key=f"{key}:exec",
+                        key=outbox_key("dl", request.id, missed.kind.value, deadline, "exec"),
                         chat=chat,
                         replies=[self.message(request, missed, reminder=True)],
                         kind="deadline_reminder",

@@ -20,11 +20,11 @@ from domain.clock import Clock
 from domain.identity import UserRef
 from domain.messages import Button, Reply
 from domain.metrics import Metrics
-from domain.payloads import build, register_actions
+from domain.payloads import build
 from domain.requests import Actor, Request, RequestError, Status
 from domain.texts import Texts
 from services import cards
-from services.outbox import enqueue
+from services.outbox import enqueue, outbox_key
 from services.requests import RequestService
 from storage.base import StoreSession
 from storage.followups import Followup, FollowupOutcome, FollowupStatus
@@ -37,7 +37,6 @@ __all__ = [
     "FollowupAccess",
     "FollowupService",
     "FollowupSettings",
-    "register_followup_actions",
 ]
 
 logger = logging.getLogger(__name__)
@@ -53,10 +52,6 @@ OUTCOME_CODES: dict[str, FollowupOutcome] = {
 MAX_TEXT = 1000
 LOW_RATING = 2  # a rating at or below this, with a comment, is shown to staff
 _BATCH = 100
-
-
-def register_followup_actions() -> None:
-    register_actions(ACTION_ANSWER, ACTION_RATE, ACTION_SKIP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +96,6 @@ class FollowupService:
         self.clock = clock
         self.staff_chat = staff_chat
         self.settings = settings or FollowupSettings()
-        register_followup_actions()
 
     # -- the resident's side ------------------------------------------------------------------
 
@@ -163,7 +157,7 @@ class FollowupService:
             if request is not None:
                 await self._to_staff(
                     session,
-                    key=f"fu:{followup.id}:low",
+                    key=outbox_key("fu", followup.id, "low"),
                     title=self.texts.get("uk", "ntf_staff_low_rating_title", number=request.number),
                     text=self.texts.get(
                         "uk", "ntf_staff_low_rating", rating=current.rating, comment=text
@@ -191,7 +185,7 @@ class FollowupService:
             if text is not None:
                 await self._to_staff(
                     session,
-                    key=f"fu:{followup.id}:late_reason",
+                    key=outbox_key("fu", followup.id, "late_reason"),
                     title=self.texts.get("uk", "ntf_staff_reopen_title", number=request.number),
                     text=self.texts.get(
                         "uk", "ntf_staff_late_reason", outcome=outcome, reason=text
@@ -228,7 +222,7 @@ class FollowupService:
             )
         await self._to_staff(
             session,
-            key=f"fu:{followup.id}:staff",
+            key=outbox_key("fu", followup.id, "staff"),
             title=self.texts.get("uk", "ntf_staff_reopen_title", number=request.number),
             text=body,
             urgent=True,
@@ -263,7 +257,7 @@ class FollowupService:
                 continue
             await enqueue(
                 session,
-                key=f"fu:{followup.id}:ask",
+                key=outbox_key("fu", followup.id, "ask"),
                 chat=request.resident,
                 replies=[self.question(followup, request, resident.language, reminder=False)],
                 kind="followup",
@@ -295,7 +289,7 @@ class FollowupService:
                 continue
             await enqueue(
                 session,
-                key=f"fu:{followup.id}:remind",
+                key=outbox_key("fu", followup.id, "remind"),
                 chat=request.resident,
                 replies=[self.question(followup, request, resident.language, reminder=True)],
                 kind="followup_reminder",
