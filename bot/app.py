@@ -59,7 +59,8 @@ from handlers.registry import Feature
 from handlers.relay import RelayFeature
 from handlers.requests import RequestsFeature
 from notifications.replies import ReplySender, keep_replies
-from services.relay import RelayForwarder, RelayService
+from services.relay import RelayService
+from services.relay_forwarder import RelayForwarder
 from services.requests import RequestService
 from services.routing import RoutingError, load_routing
 from storage.errors import ConfigurationError, MigrationError

@@ -17,7 +17,8 @@ from domain.payloads import Payload
 from handlers.context import Context
 from handlers.menu import main_menu, menu_button_row
 from handlers.registry import Registry
-from services.relay import ACTION_END, ACTION_OPEN, RELAY_STEP, RelayService
+from services.relay import RELAY_STEP, RelayService
+from services.relay_texts import ACTION_END, ACTION_OPEN
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class RelayFeature:
         ctx.state.step = RELAY_STEP
         ctx.state.data = {"relay_id": relay.id}
         key = "relay_opened" if created else "relay_resumed"
-        buttons = (self.service.resident_buttons(ctx.lang, relay.id)[1:], menu_button_row(ctx))
+        buttons = (self.service.say.resident_buttons(ctx.lang, relay.id)[1:], menu_button_row(ctx))
         return [Reply(ctx.t(key, number=relay.id), buttons=buttons)]
 
     async def on_end(self, ctx: Context, payload: Payload) -> list[Reply]:
@@ -103,7 +104,7 @@ class RelayFeature:
             ctx.after_commit.append(lambda: forward(relay_id))
         logger.info("relay %s: message %s from the resident", relay.id, relayed.message_id)
         if relayed.first:
-            buttons = (self.service.resident_buttons(ctx.lang, relay.id)[1:],)
+            buttons = (self.service.say.resident_buttons(ctx.lang, relay.id)[1:],)
             return [Reply(ctx.t("relay_sent_first"), buttons=buttons)]
         return []
 

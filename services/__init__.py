@@ -5,14 +5,8 @@ Channel-neutral like ``handlers/``: no messenger library is imported here (a tes
 """
 
 from services.answer_step import ANSWER_STEP
-from services.relay import (
-    RelayClosed,
-    RelayDesk,
-    RelayError,
-    RelayForwarder,
-    RelayNotFound,
-    RelayService,
-)
+from services.relay import RelayClosed, RelayError, RelayNotFound, RelayService
+from services.relay_forwarder import RelayDesk, RelayForwarder
 from services.request_limits import InvalidDraft, NotAwaitingAnswer, UnknownExecutor
 from services.requests import RequestObserver, RequestService
 from services.routing import (

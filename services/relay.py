@@ -5,28 +5,33 @@ phone is never shown). Their texts and photos are stored, then handed to the out
 the session's place in the staff chat: a forum topic of that resident (``chat/thread``) or the
 staff chat itself, where operators answer by replying. That place may need a Bot API call to
 create (a forum topic), which cannot happen inside the resident's transaction, so a message
-whose place is not known yet stays *pending* and ``RelayForwarder`` hands it over after the
-commit (and its ``sweep`` after a crash). Operators' answers go to the resident's own channel
-through the outbox, so a Viber resident is answered in Viber.
+whose place is not known yet stays *pending* and ``services.relay_forwarder.RelayForwarder``
+hands it over after the commit (and its ``sweep`` after a crash). Operators' answers go to the
+resident's own channel through the outbox, so a Viber resident is answered in Viber. What is
+said is composed by ``services.relay_texts``; this module holds the rules.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
-from domain.messages import Button, Photo, Reply
-from domain.payloads import build, register_actions
+from domain.messages import Reply
 from domain.requests import Actor, Category, Request, RequestDraft
 from domain.texts import Texts
-from services.outbox import enqueue
-from storage.base import Resident, Storage, StoreSession
-from storage.relay import RelayDirection, RelayMessage, RelaySession
+from services.outbox import enqueue, outbox_key
+from services.relay_texts import (
+    DESCRIPTION_LIMIT,
+    STAFF_LANGUAGE,
+    RelayTexts,
+    conversation_text,
+    is_threaded,
+)
+from storage.base import Resident, StoreSession
+from storage.relay import RelayDirection, RelaySession
 
 __all__ = [
     "OUTBOX_KIND_RESIDENT",
@@ -34,9 +39,7 @@ __all__ = [
     "RELAY_STEP",
     "OperatorReply",
     "RelayClosed",
-    "RelayDesk",
     "RelayError",
-    "RelayForwarder",
     "RelayNotFound",
     "RelayService",
     "Relayed",
@@ -48,15 +51,6 @@ logger = logging.getLogger(__name__)
 RELAY_STEP = "relay"
 OUTBOX_KIND_STAFF = "relay"  # storage.sqlite.relay finds reply targets by this kind
 OUTBOX_KIND_RESIDENT = "relay_reply"
-STAFF_LANGUAGE = "uk"
-# Resident-side and staff-side button actions (payload ``v1:<action>:<session id>``).
-ACTION_OPEN = "operator"
-ACTION_END = "relay_end"
-ACTION_CLOSE = "relay_close"
-ACTION_TO_REQUEST = "relay_req"
-DESCRIPTION_LIMIT = 3500  # what a card can show of a conversation turned into a request
-
-register_actions(ACTION_OPEN, ACTION_END, ACTION_CLOSE, ACTION_TO_REQUEST)
 
 
 class RelayError(Exception):
@@ -98,15 +92,6 @@ class OperatorReply:
     photo_dropped: bool
 
 
-class RelayDesk(Protocol):
-    """Where a session's messages go in the staff chat (the Telegram side creates forum topics).
-
-    Returns ``None`` when there is no staff chat to send to; may raise on platform trouble.
-    """
-
-    async def destination(self, relay: RelaySession, resident: Resident) -> UserRef | None: ...
-
-
 class RequestCreator(Protocol):
     """Creates a request from a draft (``services.requests.RequestService.create``)."""
 
@@ -115,20 +100,13 @@ class RequestCreator(Protocol):
     ) -> Request: ...
 
 
-def is_threaded(chat: UserRef) -> bool:
-    """Staff-chat addresses of forum topics are ``chat/thread`` (see ``bot.telegram.channel``)."""
-    return "/" in chat.user_id
-
-
 class RelayService:
     """Relay rules over the stores of one transaction; enqueues, never sends."""
 
     def __init__(self, texts: Texts, *, staff_language: str = STAFF_LANGUAGE) -> None:
         self.texts = texts
         self.staff_language = staff_language
-
-    def _staff(self, key: str, /, **values: object) -> str:
-        return self.texts.get(self.staff_language, key, **values)
+        self.say = RelayTexts(texts, staff_language=staff_language)
 
     # --- the resident's side -------------------------------------------------------------
 
@@ -206,14 +184,14 @@ class RelayService:
         chat = relay.staff_chat or destination
         replies: list[Reply] = []
         if not relay.header_sent:
-            replies.append(self.header(relay, resident, threaded=is_threaded(chat)))
+            replies.append(self.say.header(relay, resident, threaded=is_threaded(chat)))
             await session.relay.mark_header_sent(relay_id)
         replies.extend(
-            self._staff_copy(relay, message, threaded=is_threaded(chat)) for message in pending
+            self.say.staff_copy(relay, message, threaded=is_threaded(chat)) for message in pending
         )
         await enqueue(
             session,
-            key=f"relay:{relay_id}:in:{pending[0].id}",
+            key=outbox_key("relay", relay_id, "in", pending[0].id),
             chat=chat,
             replies=replies,
             kind=OUTBOX_KIND_STAFF,
@@ -225,33 +203,6 @@ class RelayService:
         await session.relay.mark_forwarded([message.id for message in pending])
         logger.info("relay %s: %s message(s) queued for staff", relay_id, len(pending))
         return len(pending)
-
-    def header(self, relay: RelaySession, resident: Resident, *, threaded: bool) -> Reply:
-        """The first message of a conversation in the staff chat, with the operator buttons."""
-        how = "relay_staff_how_topic" if threaded else "relay_staff_how_reply"
-        text = self._staff(
-            "relay_staff_header",
-            channel=channel_title(resident.user.channel),
-            language=resident.language,
-        )
-        return Reply(
-            text + "\n" + self._staff(how),
-            title=self._staff("relay_staff_title", number=relay.id),
-            buttons=(self.staff_buttons(relay.id),),
-        )
-
-    def staff_buttons(self, relay_id: int) -> tuple[Button, ...]:
-        return (
-            Button(self._staff("relay_staff_btn_close"), build(ACTION_CLOSE, relay_id)),
-            Button(self._staff("relay_staff_btn_request"), build(ACTION_TO_REQUEST, relay_id)),
-        )
-
-    def _staff_copy(self, relay: RelaySession, message: RelayMessage, *, threaded: bool) -> Reply:
-        # In a topic the topic itself says whose conversation it is; in a plain group every
-        # message carries the number, since operators answer by replying to it.
-        title = None if threaded else self._staff("relay_staff_title", number=relay.id)
-        photo = Photo(message.photo_ref) if message.photo_ref else None
-        return Reply(message.text or "", title=title, photo=photo)
 
     # --- towards the resident ------------------------------------------------------------
 
@@ -291,16 +242,9 @@ class RelayService:
         language = resident.language
         queued = await enqueue(
             session,
-            key=f"relay:{relay_id}:out:{source_key}",
+            key=outbox_key("relay", relay_id, "out", source_key),
             chat=resident.user,
-            replies=[
-                Reply(
-                    text or "",
-                    title=self.texts.get(language, "relay_operator_title"),
-                    photo=Photo(photo_ref) if photo_ref else None,
-                    buttons=(self.resident_buttons(language, relay_id),),
-                )
-            ],
+            replies=[self.say.operator_answer(language, relay_id, text=text, photo_ref=photo_ref)],
             kind=OUTBOX_KIND_RESIDENT,
             now=now,
             resident_id=resident.id,
@@ -318,12 +262,6 @@ class RelayService:
             )
         return OperatorReply(relay, queued=queued, photo_dropped=photo_dropped)
 
-    def resident_buttons(self, language: str, relay_id: int) -> tuple[Button, ...]:
-        return (
-            Button(self.texts.get(language, "relay_btn_reply"), build(ACTION_OPEN)),
-            Button(self.texts.get(language, "relay_btn_end"), build(ACTION_END, relay_id)),
-        )
-
     # --- closing -------------------------------------------------------------------------
 
     async def close_by_resident(
@@ -338,7 +276,9 @@ class RelayService:
             return False
         if not await session.relay.close(relay_id, by="resident", outcome="resident", now=now):
             return False
-        await self._tell_staff(session, relay, self._staff("relay_staff_closed_by_resident"), now)
+        await self._tell_staff(
+            session, relay, self.say.staff("relay_staff_closed_by_resident"), now
+        )
         logger.info("relay %s closed by the resident", relay_id)
         return True
 
@@ -372,17 +312,11 @@ class RelayService:
         if state.step == RELAY_STEP or state.step.startswith(RELAY_STEP + "."):
             state.step, state.data = "idle", {}
             await session.conversations.save(resident.id, state, now=now)
-        menu_row = (Button(self.texts.get(resident.language, "btn_menu"), build("menu")),)
         await enqueue(
             session,
-            key=f"relay:{relay_id}:closed:resident",
+            key=outbox_key("relay", relay_id, "closed", "resident"),
             chat=resident.user,
-            replies=[
-                Reply(
-                    self.texts.get(resident.language, resident_text_key, **values),
-                    buttons=(menu_row,),
-                )
-            ],
+            replies=[self.say.closed_for_resident(resident.language, resident_text_key, **values)],
             kind=OUTBOX_KIND_RESIDENT,
             now=now,
             resident_id=resident.id,
@@ -390,7 +324,7 @@ class RelayService:
         )
         who = actor.name or actor.id
         await self._tell_staff(
-            session, relay, self._staff("relay_staff_closed_by_operator", operator=who), now
+            session, relay, self.say.staff("relay_staff_closed_by_operator", operator=who), now
         )
         logger.info("relay %s closed by operator %s", relay_id, actor.id)
         closed_relay = await session.relay.get(relay_id)
@@ -426,7 +360,7 @@ class RelayService:
         ]
         draft = RequestDraft(
             category=Category.OTHER,
-            description=conversation_text(messages, empty=self._staff("relay_staff_no_text")),
+            description=conversation_text(messages, empty=self.say.staff("relay_staff_no_text")),
             photos=tuple(m.photo_ref for m in messages if m.photo_ref)[:10],
         )
         request = await create(session, resident, draft)
@@ -449,81 +383,10 @@ class RelayService:
             return  # nothing reached the staff chat yet; there is no one to tell
         await enqueue(
             session,
-            key=f"relay:{relay.id}:closed:staff",
+            key=outbox_key("relay", relay.id, "closed", "staff"),
             chat=relay.staff_chat,
-            replies=[Reply(text, title=self._staff("relay_staff_title", number=relay.id))],
+            replies=[self.say.staff_note(relay, text)],
             kind=OUTBOX_KIND_STAFF,
             now=now,
             urgent=True,
         )
-
-
-def conversation_text(messages: Sequence[RelayMessage], *, empty: str) -> str:
-    """The resident's messages as one description, cut to what a card shows."""
-    text = "\n".join(m.text.strip() for m in messages if m.text and m.text.strip())
-    if not text:
-        return empty
-    return text if len(text) <= DESCRIPTION_LIMIT else text[: DESCRIPTION_LIMIT - 1] + "…"
-
-
-def channel_title(channel: ChannelName) -> str:
-    return {ChannelName.TELEGRAM: "Telegram", ChannelName.VIBER: "Viber"}.get(
-        channel, channel.value
-    )
-
-
-class RelayForwarder:
-    """Hands pending resident messages to the outbox once their place in the staff chat is
-    known; runs after the resident's commit and, as ``sweep``, after a restart."""
-
-    def __init__(
-        self,
-        *,
-        storage: Storage,
-        clock: Clock,
-        service: RelayService,
-        desk: RelayDesk | None = None,
-    ) -> None:
-        self.storage = storage
-        self.clock = clock
-        self.service = service
-        # Set once the messenger is up (the conversation is built before it); until then
-        # messages wait as pending.
-        self.desk = desk
-
-    async def forward(self, relay_id: int) -> int:
-        async with self.storage.transaction() as session:
-            relay = await session.relay.get(relay_id)
-            if relay is None or not await session.relay.pending(relay_id):
-                return 0
-            resident = await session.residents.get_by_id(relay.resident_id)
-        if resident is None:
-            return 0
-        # Outside any transaction: may call the platform (create a forum topic).
-        destination = relay.staff_chat
-        if destination is None and self.desk is not None:
-            destination = await self.desk.destination(relay, resident)
-        if destination is None:
-            return 0
-        async with self.storage.transaction() as session:
-            return await self.service.forward(session, relay_id, destination, now=self.clock.now())
-
-    async def forward_quietly(self, relay_id: int) -> None:
-        """``forward`` for after-commit hooks: the resident's message is already safe, so a
-        failure here is logged and left to ``sweep``."""
-        try:
-            await self.forward(relay_id)
-        except Exception:
-            logger.exception("relay %s: forwarding failed; the sweep will retry", relay_id)
-
-    async def sweep(self, *, limit: int = 100) -> int:
-        """Forward whatever is still pending (after a crash or a platform error)."""
-        async with self.storage.transaction() as session:
-            relay_ids = await session.relay.sessions_with_pending(limit=limit)
-        forwarded = 0
-        for relay_id in relay_ids:
-            try:
-                forwarded += await self.forward(relay_id)
-            except Exception:
-                logger.exception("relay %s: forwarding failed in the sweep", relay_id)
-        return forwarded
