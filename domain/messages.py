@@ -15,7 +15,6 @@ __all__ = [
     "Incoming",
     "Kind",
     "Location",
-    "Outgoing",
     "Photo",
     "Reply",
     "UserRef",
@@ -134,14 +133,6 @@ class Reply:
     @property
     def all_buttons(self) -> tuple[Button, ...]:
         return tuple(button for row in self.buttons for button in row)
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """Replies addressed to a chat: what a channel adapter delivers."""
-
-    chat: UserRef
-    replies: tuple[Reply, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, slots=True)
