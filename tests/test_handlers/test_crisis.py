@@ -24,7 +24,7 @@ from handlers.followup import STEP as FOLLOWUP_STEP
 from handlers.followup import STEP_COMMENT, STEP_REASON
 from handlers.privacy import STEP as PRIVACY_STEP
 from handlers.relay import RelayFeature
-from handlers.requests import INTAKE_STEPS, S_ANSWER, S_MY
+from handlers.requests.common import INTAKE_STEPS, S_ANSWER, S_MY
 from services.relay import RELAY_STEP, RelayForwarder, RelayService
 from storage.base import ConversationState
 from storage.sqlite import SqliteStorage
