@@ -3,6 +3,10 @@ executor's own chat for that executor's requests (invariant 5).
 
 Membership is asked of Telegram (``getChatMember``) and remembered for a few minutes, so a busy
 staff chat does not hammer the API; a failed lookup is not remembered and refuses (fail closed).
+
+Every staff rule of the Telegram adapter is a method here: cards and staff commands
+(``may_act_on_request``, ``may_use_chat``), the relay (``is_staff``), statistics
+(``may_see_statistics``, ``is_operator``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from collections.abc import Callable, Mapping
 from aiogram import Bot
 from aiogram.exceptions import AiogramError
 from aiogram.types import ChatMemberRestricted
+
+from storage.base import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +35,12 @@ class StaffAuthorizer:
 
     ``executor_chats`` maps an executor's Telegram chat id to the executor's id (from the routing
     file): members of that chat may act on cards of requests assigned to that executor.
+    Without a ``bot`` nobody is a member (no lookups): only operators by id are staff.
     """
 
     def __init__(
         self,
-        bot: Bot,
+        bot: Bot | None,
         *,
         staff_chat_id: int | None,
         operator_ids: frozenset[int],
@@ -59,6 +66,10 @@ class StaffAuthorizer:
         """The staff chat or an executor's chat: where cards and staff commands live."""
         return self.is_staff_chat(chat_id) or chat_id in self.executor_chats
 
+    def is_operator(self, user_id: int) -> bool:
+        """One of ``OPERATOR_IDS`` (who alone may see residents' personal data in exports)."""
+        return user_id in self.operator_ids
+
     async def is_staff(self, user_id: int) -> bool:
         """An operator by id, or a member of the staff chat."""
         if user_id in self.operator_ids:
@@ -74,6 +85,29 @@ class StaffAuthorizer:
         own = self.executor_chats.get(chat_id)
         return own is not None and own == executor_id and await self.is_member(chat_id, user_id)
 
+    async def may_act_on_request(
+        self, user_id: int, chat_id: int, request_id: int, database: Storage
+    ) -> bool:
+        """``may_act`` for a request by id: its executor is read only when it decides (a user
+        who is not staff, in an executor's chat)."""
+        if await self.is_staff(user_id):
+            return True
+        own = self.executor_chats.get(chat_id)
+        if own is None:
+            return False
+        async with database.transaction() as session:
+            request = await session.requests.get(request_id)
+        return (
+            request is not None
+            and request.executor_id == own
+            and await self.is_member(chat_id, user_id)
+        )
+
+    async def may_see_statistics(self, user_id: int, chat_id: int) -> bool:
+        """Anyone writing in the staff chat (they are its members: no lookup), and staff
+        anywhere."""
+        return self.is_staff_chat(chat_id) or await self.is_staff(user_id)
+
     async def may_use_chat(self, user_id: int, chat_id: int) -> bool:
         """May ``user_id`` use staff commands in ``chat_id`` (a staff or executor chat)?"""
         if await self.is_staff(user_id):
@@ -85,6 +119,8 @@ class StaffAuthorizer:
         cached = self._cache.get((chat_id, user_id))
         if cached is not None and cached[0] > now:
             return cached[1]
+        if self.bot is None:
+            return False
         try:
             member = await self.bot.get_chat_member(chat_id, user_id)
         except AiogramError as error:

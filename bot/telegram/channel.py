@@ -21,7 +21,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, Message, ReplyKeyboardRemove
 
-from bot.telegram.render import CAPTION_LIMIT, escape, keyboards, render_text_parts, split_html_safe
+from bot.telegram.render import escape, keyboards, render_caption_parts, render_text_parts
 from domain.channel import (
     PermanentFailure,
     RecipientBlocked,
@@ -74,16 +74,10 @@ class TelegramChannel:
         parts = render_text_parts(reply)
         media = reply.image is not None or reply.photo is not None or reply.document is not None
         if media:
-            caption_parts = split_html_safe(reply.text, CAPTION_LIMIT - 80)
-            caption = (f"<b>{escape(reply.title)}</b>\n" if reply.title else "") + escape(
-                caption_parts[0]
-            )
-            rest = caption_parts[1:]
+            caption, *rest = render_caption_parts(reply)
             messages.append(await self._media(chat_id, thread_id, reply, caption, marks.inline))
             for chunk in rest:
-                send = partial(
-                    self.bot.send_message, chat_id, escape(chunk), message_thread_id=thread_id
-                )
+                send = partial(self.bot.send_message, chat_id, chunk, message_thread_id=thread_id)
                 messages.append(await self._call(send))
         else:
             for index, part in enumerate(parts):
@@ -209,3 +203,20 @@ def parse_chat(chat: UserRef) -> tuple[int, int | None]:
     """``"12345"`` -> (12345, None); ``"-100123/45"`` -> (-100123, 45) for a forum topic."""
     chat_text, _, thread_text = chat.user_id.partition("/")
     return int(chat_text), int(thread_text) if thread_text else None
+
+
+def chat_ref(chat_id: int, thread_id: int | None = None) -> UserRef:
+    """The inverse of ``parse_chat``: a chat, or a forum topic in it."""
+    chat = f"{chat_id}/{thread_id}" if thread_id is not None else str(chat_id)
+    return UserRef(ChannelName.TELEGRAM, chat)
+
+
+def topic_of(message: Message) -> int | None:
+    """The forum topic ``message`` was written in, if any."""
+    # In plain supergroups replies carry a message_thread_id too; only forum topics count.
+    return message.message_thread_id if message.is_topic_message else None
+
+
+def reply_chat(message: Message) -> UserRef:
+    """Where an answer to ``message`` goes: its chat, in its forum topic if it has one."""
+    return chat_ref(message.chat.id, topic_of(message))

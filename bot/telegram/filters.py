@@ -11,14 +11,18 @@ on the event loop.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Chat, Message
 
-__all__ = ["CommandText", "InChats", "PayloadPrefix", "PrivateChat"]
+from domain.payloads import parse
+
+__all__ = ["CommandText", "InChats", "PayloadAction", "PrivateChat", "event_chat"]
 
 
-def _chat(event: Message | CallbackQuery) -> Chat | None:
+def event_chat(event: Message | CallbackQuery) -> Chat | None:
+    """The chat of a message, or of the message a button was pressed under."""
     if isinstance(event, Message):
         return event.chat
     # A callback from an inline message has no message; an old one is "inaccessible" but
@@ -30,7 +34,7 @@ class PrivateChat(Filter):
     """A message in, or a button pressed under a message in, a private chat."""
 
     async def __call__(self, event: Message | CallbackQuery) -> bool:
-        chat = _chat(event)
+        chat = event_chat(event)
         return chat is not None and chat.type == "private"
 
 
@@ -41,7 +45,7 @@ class InChats(Filter):
         self.chat_ids = frozenset(chat_ids)
 
     async def __call__(self, event: Message | CallbackQuery) -> bool:
-        chat = _chat(event)
+        chat = event_chat(event)
         return chat is not None and chat.id in self.chat_ids
 
 
@@ -52,11 +56,24 @@ class CommandText(Filter):
         return message.text is not None and message.text.startswith("/")
 
 
-class PayloadPrefix(Filter):
-    """A button whose callback data starts with ``prefix``."""
+class PayloadAction(Filter):
+    """A button whose payload parses (``domain.payloads``) with ``action``; gives its ``args``.
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
+    With ``number``, the first argument must be digits (a request's or a conversation's id): it
+    is given as an ``int`` under that name, and only the arguments after it as ``args``.
+    """
 
-    async def __call__(self, query: CallbackQuery) -> bool:
-        return query.data is not None and query.data.startswith(self.prefix)
+    def __init__(self, action: str, *, number: str | None = None) -> None:
+        self.action = action
+        self.number = number
+
+    async def __call__(self, query: CallbackQuery) -> bool | dict[str, Any]:
+        payload = parse(query.data)
+        if payload is None or payload.action != self.action:
+            return False
+        if self.number is None:
+            return {"args": payload.args}
+        first = payload.arg()
+        if first is None or not first.isdigit():
+            return False
+        return {self.number: int(first), "args": payload.args[1:]}

@@ -26,24 +26,17 @@ from aiogram.exceptions import AiogramError
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message
 
+from bot.telegram.answers import answer_query, reply_note
 from bot.telegram.auth import ANONYMOUS_ADMIN_ID, StaffAuthorizer
-from bot.telegram.filters import InChats
-from bot.telegram.render import escape
+from bot.telegram.channel import chat_ref
+from bot.telegram.filters import InChats, PayloadAction
 from domain.clock import Clock
-from domain.identity import ChannelName, UserRef
+from domain.identity import UserRef
 from domain.locks import KeyedLocks
-from domain.payloads import parse
 from domain.requests import Actor
-from services.relay import (
-    ACTION_CLOSE,
-    ACTION_TO_REQUEST,
-    RelayClosed,
-    RelayError,
-    RelayForwarder,
-    RelayNotFound,
-    RelayService,
-    channel_title,
-)
+from services.relay import RelayClosed, RelayError, RelayNotFound, RelayService
+from services.relay_forwarder import RelayForwarder
+from services.relay_texts import ACTION_CLOSE, ACTION_TO_REQUEST, channel_title
 from services.requests import RequestService
 from storage.base import Resident, Storage
 from storage.relay import RelaySession
@@ -101,8 +94,8 @@ class TelegramRelayDesk:
         if await self.is_forum():
             thread = await self.topic_for(relay, resident)
             if thread is not None:
-                return UserRef(ChannelName.TELEGRAM, f"{chat}/{thread}")
-        return UserRef(ChannelName.TELEGRAM, str(chat))
+                return chat_ref(chat, thread)
+        return chat_ref(chat)
 
     async def is_forum(self) -> bool:
         """Asked of Telegram and believed for ``forum_ttl`` (a group can become a forum)."""
@@ -175,25 +168,11 @@ def create_router(staff_chat_id: int) -> Router:
     router.message.filter(InChats([staff_chat_id]))
     router.message.register(on_operator_message, RelayTarget())
     router.callback_query.filter(InChats([staff_chat_id]))
-    router.callback_query.register(on_close, ActionFilter(ACTION_CLOSE))
-    router.callback_query.register(on_to_request, ActionFilter(ACTION_TO_REQUEST))
+    router.callback_query.register(on_close, PayloadAction(ACTION_CLOSE, number="relay_id"))
+    router.callback_query.register(
+        on_to_request, PayloadAction(ACTION_TO_REQUEST, number="relay_id")
+    )
     return router
-
-
-class ActionFilter(Filter):
-    """Matches a callback whose payload is ``v1:<action>:<number>``; gives ``relay_id``."""
-
-    def __init__(self, action: str) -> None:
-        self.action = action
-
-    async def __call__(self, query: CallbackQuery) -> bool | dict[str, Any]:
-        payload = parse(query.data)
-        if payload is None or payload.action != self.action:
-            return False
-        number = payload.arg()
-        if number is None or not number.isdigit():
-            return False
-        return {"relay_id": int(number)}
 
 
 class RelayTarget(Filter):
@@ -228,7 +207,7 @@ class RelayTarget(Filter):
                     }
             if replying and reply is not None:
                 relay_id = await session.relay.session_by_staff_message(
-                    chat_key, str(reply.message_id)
+                    chat_ref(message.chat.id), str(reply.message_id)
                 )
                 if relay_id is not None:
                     return {"relay_id": relay_id, "relay_number": relay_id}
@@ -308,17 +287,12 @@ async def on_operator_message(
 async def _tell(message: Message, relay_service: RelayService, key: str, **values: object) -> None:
     """A short note to the operator, in the same thread, straight away (not a resident's
     message, so not through the outbox)."""
-    text = relay_service.texts.get(relay_service.staff_language, key, **values)
-    try:
-        await message.reply(escape(text))
-    except AiogramError as error:
-        logger.info("relay note to chat %s failed: %s", message.chat.id, type(error).__name__)
+    await reply_note(message, relay_service.texts.get(relay_service.staff_language, key, **values))
 
 
 async def _refuse(query: CallbackQuery, relay_service: RelayService) -> None:
     text = relay_service.texts.get(relay_service.staff_language, "staff_not_allowed")
-    with contextlib.suppress(AiogramError):
-        await query.answer(text, show_alert=True)
+    await answer_query(query, text, alert=True)
 
 
 def _query_actor(query: CallbackQuery) -> Actor:
@@ -352,15 +326,12 @@ async def on_close(
                 session, relay_id, actor=_query_actor(query), now=clock.now()
             )
     except RelayError:
-        with contextlib.suppress(AiogramError):
-            await query.answer(
-                relay_service.texts.get(staff, "relay_staff_already_closed"), show_alert=True
-            )
+        text = relay_service.texts.get(staff, "relay_staff_already_closed")
+        await answer_query(query, text, alert=True)
         await _drop_buttons(query)
         return
     await _drop_buttons(query)
-    with contextlib.suppress(AiogramError):
-        await query.answer(relay_service.texts.get(staff, "relay_staff_closed_ok"))
+    await answer_query(query, relay_service.texts.get(staff, "relay_staff_closed_ok"))
 
 
 async def on_to_request(
@@ -388,23 +359,16 @@ async def on_to_request(
                 now=clock.now(),
             )
     except RelayError:
-        with contextlib.suppress(AiogramError):
-            await query.answer(
-                relay_service.texts.get(staff, "relay_staff_already_closed"), show_alert=True
-            )
+        text = relay_service.texts.get(staff, "relay_staff_already_closed")
+        await answer_query(query, text, alert=True)
         await _drop_buttons(query)
         return
     except Exception:
         logger.exception("relay %s: request creation failed", relay_id)
-        with contextlib.suppress(AiogramError):
-            await query.answer(
-                relay_service.texts.get(staff, "relay_staff_request_failed"), show_alert=True
-            )
+        text = relay_service.texts.get(staff, "relay_staff_request_failed")
+        await answer_query(query, text, alert=True)
         return
     logger.info("relay %s turned into request %s", relay_id, request.id)
     await _drop_buttons(query)
-    with contextlib.suppress(AiogramError):
-        await query.answer(
-            relay_service.texts.get(staff, "relay_staff_request_created", number=request.number),
-            show_alert=True,
-        )
+    text = relay_service.texts.get(staff, "relay_staff_request_created", number=request.number)
+    await answer_query(query, text, alert=True)

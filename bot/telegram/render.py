@@ -17,6 +17,7 @@ from domain.payloads import MAX_BYTES
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
+CAPTION_ROOM = CAPTION_LIMIT - 80  # the text's share of a caption: the bold title fits in the rest
 BUTTON_TEXT_LIMIT = 64  # Telegram shows longer labels cut anyway; keep them readable
 
 
@@ -76,6 +77,14 @@ def render_text_parts(reply: Reply) -> list[str]:
     room = TEXT_LIMIT - len(title)
     chunks = split_html_safe(reply.text, room)
     return [(title if i == 0 else "") + escape(chunk) for i, chunk in enumerate(chunks)]
+
+
+def render_caption_parts(reply: Reply) -> list[str]:
+    """The reply as a media caption (HTML, title bold), then what did not fit in it as HTML
+    messages of their own."""
+    title = f"<b>{escape(reply.title)}</b>\n" if reply.title else ""
+    first, *rest = split_html_safe(reply.text, CAPTION_ROOM)
+    return [title + escape(first), *(escape(chunk) for chunk in rest)]
 
 
 def keyboards(reply: Reply) -> Keyboards:

@@ -15,8 +15,9 @@ from functools import partial
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message, Update
 
+from bot.telegram.channel import chat_ref
 from bot.telegram.filters import PrivateChat
-from domain.messages import ChannelName, Contact, Incoming, Kind, Location, Photo, UserRef
+from domain.messages import Contact, Incoming, Kind, Location, Photo
 from handlers.conversation import Conversation
 from notifications.replies import ReplySender
 
@@ -37,7 +38,7 @@ def create_router() -> Router:
 def message_to_incoming(message: Message, update_id: int | None) -> Incoming:
     """Every Telegram message kind maps onto one channel-neutral kind; nothing is dropped."""
     sender = message.from_user
-    user = UserRef(ChannelName.TELEGRAM, str(message.chat.id))
+    user = chat_ref(message.chat.id)
     key = f"tg:{update_id}" if update_id is not None else None
     make = partial(
         Incoming, user=user, update_key=key, language_hint=sender.language_code if sender else None
@@ -122,7 +123,7 @@ async def on_callback(
     if query.message is None:
         await _answer(query)
         return
-    user = UserRef(ChannelName.TELEGRAM, str(query.message.chat.id))
+    user = chat_ref(query.message.chat.id)
     incoming = Incoming(
         user=user,
         kind=Kind.BUTTON,

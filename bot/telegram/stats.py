@@ -14,21 +14,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram import Router
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, Message
 
+from bot.telegram.answers import answer_query
 from bot.telegram.auth import StaffAuthorizer
-from bot.telegram.channel import TelegramChannel
-from bot.telegram.filters import CommandText, PayloadPrefix
+from bot.telegram.channel import TelegramChannel, reply_chat
+from bot.telegram.filters import CommandText, PayloadAction, event_chat
 from domain.channel import DeliveryError
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
 from domain.messages import Button, Reply
-from domain.payloads import build, parse, register_actions
+from domain.payloads import build
 from domain.texts import Texts
 from notifications.digest import build_report, load_report
 from notifications.stats import Labels, PeriodError, export_csv, parse_period
@@ -46,7 +46,11 @@ LANGUAGE = "uk"  # staff work in Ukrainian
 
 @dataclass
 class StaffStats:
-    """What the staff statistics commands need (aiogram workflow data ``staff_stats``)."""
+    """What the staff statistics commands need (aiogram workflow data ``staff_stats``).
+
+    Who may use them is the ``authorizer``'s to say; without one, ``staff_chat_id`` and
+    ``operator_ids`` make one that looks up no memberships.
+    """
 
     storage: Storage
     clock: Clock
@@ -56,18 +60,15 @@ class StaffStats:
     labels: Labels
     authorizer: StaffAuthorizer | None = None
     wake_worker: Callable[[], None] | None = None
+    auth: StaffAuthorizer = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        register_actions(OUTBOX_ACTION)
+        self.auth = self.authorizer or StaffAuthorizer(
+            None, staff_chat_id=self.staff_chat_id, operator_ids=self.operator_ids
+        )
 
     async def allowed(self, user_id: int | None, chat_id: int) -> bool:
-        if user_id is None:
-            return False
-        if user_id in self.operator_ids:
-            return True
-        if self.staff_chat_id is not None and chat_id == self.staff_chat_id:
-            return True
-        return self.authorizer is not None and await self.authorizer.is_staff(user_id)
+        return user_id is not None and await self.auth.may_see_statistics(user_id, chat_id)
 
     def t(self, key: str, /, **values: object) -> str:
         return self.texts.get(LANGUAGE, key, **values)
@@ -77,14 +78,8 @@ class StaffOnly(Filter):
     """Passes staff only; everyone else's update goes on to the next router."""
 
     async def __call__(self, event: Message | CallbackQuery, staff_stats: StaffStats) -> bool:
-        user = event.from_user
-        if isinstance(event, CallbackQuery):
-            if event.message is None:
-                return False
-            chat_id = event.message.chat.id
-        else:
-            chat_id = event.chat.id
-        return await staff_stats.allowed(user.id if user else None, chat_id)
+        user, chat = event.from_user, event_chat(event)
+        return chat is not None and await staff_stats.allowed(user.id if user else None, chat.id)
 
 
 def create_router() -> Router:
@@ -96,14 +91,8 @@ def create_router() -> Router:
     router.message.register(on_stats, Command("stats"), StaffOnly())
     router.message.register(on_export, Command("export"), StaffOnly())
     router.message.register(on_outbox, Command("outbox"), StaffOnly())
-    router.callback_query.register(on_retry, PayloadPrefix(f"v1:{OUTBOX_ACTION}"), StaffOnly())
+    router.callback_query.register(on_retry, PayloadAction(OUTBOX_ACTION), StaffOnly())
     return router
-
-
-def _reply_chat(message: Message) -> UserRef:
-    thread = message.message_thread_id if message.is_topic_message else None
-    chat = f"{message.chat.id}/{thread}" if thread else str(message.chat.id)
-    return UserRef(ChannelName.TELEGRAM, chat)
 
 
 async def _send(channel: TelegramChannel, chat: UserRef, replies: Sequence[Reply]) -> None:
@@ -124,13 +113,13 @@ async def on_stats(
         period = parse_period(command.args or "", now=now, tz=staff_stats.clock.tz)
     except PeriodError as error:
         text = staff_stats.t("ntf_stats_bad_period", error=str(error))
-        await _send(telegram_channel, _reply_chat(message), [Reply(text)])
+        await _send(telegram_channel, reply_chat(message), [Reply(text)])
         return
     report = await load_report(staff_stats.storage, period, now=now)
     title = staff_stats.t("ntf_stats_title", period=period.label())
     replies = await build_report(report, staff_stats.labels, title=title)
     logger.info("staff /stats for %s..%s", period.first, period.last)
-    await _send(telegram_channel, _reply_chat(message), replies)
+    await _send(telegram_channel, reply_chat(message), replies)
 
 
 async def on_export(
@@ -140,7 +129,7 @@ async def on_export(
     telegram_channel: TelegramChannel,
 ) -> None:
     now = staff_stats.clock.now()
-    chat = _reply_chat(message)
+    chat = reply_chat(message)
     try:
         period = parse_period(command.args or "", now=now, tz=staff_stats.clock.tz)
     except PeriodError as error:
@@ -149,7 +138,7 @@ async def on_export(
         )
         return
     user_id = message.from_user.id if message.from_user else None
-    personal = user_id is not None and user_id in staff_stats.operator_ids
+    personal = user_id is not None and staff_stats.auth.is_operator(user_id)
     async with staff_stats.storage.snapshot() as session:
         rows = await session.stats.export_requests(
             start=period.start, end=period.end, personal=personal
@@ -175,7 +164,7 @@ async def outbox_report(staff_stats: StaffStats) -> Reply:
     async with staff_stats.storage.snapshot() as session:
         counts = await session.outbox.counts()
         dead = await session.outbox.list(status=OutboxStatus.DEAD, limit=DEAD_SHOWN)
-        bill = await session.stats.viber_bill(month)
+        bill = await session.stats.proactive_bill(ChannelName.VIBER, month)
     t = staff_stats.t
     lines = [
         t(
@@ -218,16 +207,13 @@ async def outbox_report(staff_stats: StaffStats) -> Reply:
 async def on_outbox(
     message: Message, staff_stats: StaffStats, telegram_channel: TelegramChannel
 ) -> None:
-    await _send(telegram_channel, _reply_chat(message), [await outbox_report(staff_stats)])
+    await _send(telegram_channel, reply_chat(message), [await outbox_report(staff_stats)])
 
 
-async def on_retry(
-    query: CallbackQuery, staff_stats: StaffStats, telegram_channel: TelegramChannel
-) -> None:
-    payload = parse(query.data)
-    target = payload.arg(0) if payload is not None else None
+async def on_retry(query: CallbackQuery, args: tuple[str, ...], staff_stats: StaffStats) -> None:
+    target = args[0] if args else None
     if target is None or not (target == "all" or target.isdigit()):
-        await _answer(query, None)
+        await answer_query(query)
         return
     async with staff_stats.storage.transaction() as session:
         count = await session.outbox.retry_dead(
@@ -236,12 +222,4 @@ async def on_retry(
     logger.info("staff retried %s dead letter(s) (user %s)", count, query.from_user.id)
     if staff_stats.wake_worker is not None:
         staff_stats.wake_worker()
-    await _answer(query, staff_stats.t("ntf_outbox_retried", count=count))
-
-
-async def _answer(query: CallbackQuery, text: str | None) -> None:
-    try:
-        await query.answer(text)
-    except TelegramAPIError:
-        # The spinner stops by itself; a lost answer changes nothing.
-        logger.info("callback query %s could not be answered", query.id)
+    await answer_query(query, staff_stats.t("ntf_outbox_retried", count=count))

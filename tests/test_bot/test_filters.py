@@ -7,7 +7,7 @@ from typing import Any
 
 from aiogram.types import CallbackQuery, Chat, Message, User
 
-from bot.telegram.filters import CommandText, InChats, PayloadPrefix, PrivateChat
+from bot.telegram.filters import CommandText, InChats, PayloadAction, PrivateChat
 
 PERSON = User(id=7, is_bot=False, first_name="Олена")
 
@@ -50,7 +50,15 @@ async def test_command_and_payload_filters() -> None:
     assert await CommandText()(message(7, "private", "/stats week"))
     assert not await CommandText()(message(7, "private", "де укриття /stats"))
     assert not await CommandText()(message(7, "private", None))
-    prefix = PayloadPrefix("v1:obx")
-    assert await prefix(press("v1:obx:3", None))
-    assert not await prefix(press("v1:menu", None))
-    assert not await prefix(press(None, None))
+    retry = PayloadAction("obx")
+    assert await retry(press("v1:obx:3", None)) == {"args": ("3",)}
+    assert not await retry(press("v1:menu", None))
+    assert not await retry(press(None, None))
+    assert not await retry(press("v1:obx:<b>", None))  # does not parse: stale or forged
+
+
+async def test_payload_action_with_a_number() -> None:
+    status = PayloadAction("st", number="request_id")
+    assert await status(press("v1:st:12:done", None)) == {"request_id": 12, "args": ("done",)}
+    assert not await status(press("v1:st:abc:done", None))
+    assert not await status(press("v1:asg:12", None))
