@@ -69,7 +69,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 
 types: $(STAMP)
-	$(PY) -m mypy $(PACKAGES) tests $(wildcard bench/*.py)
+	$(PY) -m mypy $(PACKAGES) fakes tests $(wildcard bench/*.py)
 
 check: lint types test
 

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 
 from bench import percentile
-from tests.fakes.telegram_api import RecordedCall
+from fakes.telegram_api import RecordedCall
 
 __all__ = ["QUESTIONS", "LoadResult", "ReplyWatcher", "closed_loop", "fixed_rate", "text_update"]
 

@@ -30,12 +30,12 @@ from bot.telegram.pacing import create_paced_bot
 from domain.clock import SystemClock
 from domain.identity import ChannelName, UserRef
 from domain.messages import Reply
+from fakes.telegram_api import FakeTelegramServer, RateLimits
 from notifications.limits import ChatRateLimiter
 from notifications.limits import RateLimits as DeliveryLimits
 from notifications.worker import OutboxWorker
 from services.outbox import enqueue
 from storage.sqlite import SqliteStorage
-from tests.fakes.telegram_api import FakeTelegramServer, RateLimits
 
 RESULTS = Path(__file__).resolve().parent / "results" / "notify.json"
 TOKEN = "123456:BENCH"

@@ -20,7 +20,7 @@ from typing import Any
 from bench import Row, median, print_rows, rss_mb, write_json
 from bench.loadgen import QUESTIONS, ReplyWatcher, text_update
 from bench.webhook_bench import TOKEN, BotProcess, bot_env
-from tests.fakes.telegram_api import FakeTelegramServer
+from fakes.telegram_api import FakeTelegramServer
 
 __all__ = ["run"]
 

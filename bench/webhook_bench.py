@@ -43,7 +43,7 @@ from typing import Any
 
 from bench import RESULTS, Row, cpu_seconds, print_rows, rss_mb, write_json
 from bench.loadgen import LoadResult, Poster, ReplyWatcher, closed_loop, fixed_rate
-from tests.fakes.telegram_api import FakeTelegramServer, method_is
+from fakes.telegram_api import FakeTelegramServer, method_is
 
 __all__ = ["BotProcess", "run"]
 

@@ -1,8 +1,12 @@
-"""Fakes of the messenger servers the bot talks to, served over real HTTP for end-to-end tests.
+"""Test doubles shared by the tests and the benchmarks; the bot itself never imports them.
 
-Import from the submodules: ``tests.fakes.telegram_api`` (a Bot API server),
-``tests.fakes.telegram_updates`` (update builders) and ``tests.fakes.viber_api``.
+The fakes of the messenger servers the bot talks to are served over real HTTP:
+``fakes.telegram_api`` (a Bot API server), ``fakes.telegram_updates`` (update builders) and
+``fakes.viber_api`` (a Viber REST server and signed callbacks). ``fakes.recording`` holds the
+recording channel and a resident who drives a conversation.
 Names are not re-exported here because both fakes have a ``RecordedCall`` and a ``Fault``.
+The package lives beside ``bot/`` so that ``bench/`` needs nothing from ``tests/``; it is not
+shipped in the wheel, and import-linter contracts in ``pyproject.toml`` keep it one-way.
 """
 
-__all__ = ["telegram_api", "telegram_updates", "viber_api"]
+__all__ = ["recording", "telegram_api", "telegram_updates", "viber_api"]

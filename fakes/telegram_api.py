@@ -2473,7 +2473,7 @@ def _iter_lines() -> Iterator[str]:
 
 async def _cli(args: argparse.Namespace) -> None:
     """Run the fake until stdin closes, pushing updates typed as commands."""
-    from tests.fakes.telegram_updates import callback_update, message_update  # noqa: PLC0415
+    from fakes.telegram_updates import callback_update, message_update  # noqa: PLC0415
 
     limits = RateLimits(enforce=args.enforce_limits) if args.limits else None
     server = FakeTelegramServer(token=args.token, limits=limits, port=args.port)
@@ -2519,7 +2519,7 @@ async def _cli(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m tests.fakes.telegram_api --port 8081``: run the fake for manual tries."""
+    """``python -m fakes.telegram_api --port 8081``: run the fake for manual tries."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--token", default="123456:TEST")

@@ -3,7 +3,8 @@
 The contracts live in ``pyproject.toml`` (``[tool.importlinter]``) and ``make lint`` runs them.
 Here they run on the code as it is (kept) and on a copy with one deliberate offence each (an
 upward import, a sideways import between the two middle packages, a messenger library below
-``bot``), which must break them: a check that cannot fail proves nothing.
+``bot``, a benchmark importing the tests, the bot importing a test double), which must break
+them: a check that cannot fail proves nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "handlers", "notifications", "services", "faq", "storage", "domain")
+# Not shipped, but under contract too: the shared test doubles, the benchmarks, the tests.
+SUPPORT = ("fakes", "bench", "tests")
 LINT = "from importlinter.cli import lint_imports_command; lint_imports_command()"
 
 
@@ -36,9 +39,11 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
 
 
 def copy_of_the_code(target: Path) -> Path:
-    for package in PACKAGES:
+    for package in PACKAGES + SUPPORT:
         shutil.copytree(
-            ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__")
+            ROOT / package,
+            target / package,
+            ignore=shutil.ignore_patterns("__pycache__", "results", ".hypothesis"),
         )
     shutil.copy(ROOT / "pyproject.toml", target / "pyproject.toml")
     return target
@@ -67,6 +72,10 @@ def test_the_code_keeps_every_contract() -> None:
         ("storage/outbox.py", "import services.requests", "storage.outbox -> services.requests"),
         # A messenger library below the adapters.
         ("services/relay.py", "import aiogram", "services.relay -> aiogram"),
+        # A benchmark borrowing from the tests instead of the shared doubles.
+        ("bench/loadgen.py", "import tests.conftest", "bench.loadgen -> tests.conftest"),
+        # The bot importing a test double.
+        ("bot/ops.py", "import fakes.telegram_api", "bot.ops -> fakes.telegram_api"),
     ],
 )
 def test_an_offending_import_breaks_a_contract(

@@ -23,9 +23,9 @@ import pytest
 from domain.clock import SystemClock
 from domain.identity import ChannelName, UserRef
 from domain.messages import Reply
+from fakes.telegram_api import FakeTelegramServer, RateLimits
 from services.outbox import enqueue
 from storage.sqlite import SqliteStorage
-from tests.fakes.telegram_api import FakeTelegramServer, RateLimits
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST"

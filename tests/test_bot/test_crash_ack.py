@@ -37,9 +37,9 @@ import aiohttp
 import pytest
 
 from bot.telegram.runtime import TELEGRAM_WEBHOOK_PATH, webhook_secret
-from tests.fakes.telegram_api import FakeTelegramServer
-from tests.fakes.viber_api import DEFAULT_TOKEN as VIBER_TOKEN
-from tests.fakes.viber_api import FakeViberServer, message_callback, signed_callback
+from fakes.telegram_api import FakeTelegramServer
+from fakes.viber_api import DEFAULT_TOKEN as VIBER_TOKEN
+from fakes.viber_api import FakeViberServer, message_callback, signed_callback
 
 ROOT = Path(__file__).resolve().parents[2]
 TELEGRAM_TOKEN = "123456:TEST-crash-ack"

@@ -16,13 +16,13 @@ from bot.telegram.pacing import create_paced_bot
 from domain.clock import SystemClock
 from domain.identity import ChannelName, UserRef
 from domain.messages import Reply
+from fakes.telegram_api import FakeTelegramServer, RateLimits
 from notifications.limits import ChatRateLimiter
 from notifications.limits import RateLimits as OurLimits
 from notifications.worker import OutboxWorker, RetryPolicy
 from services.outbox import enqueue
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage
-from tests.fakes.telegram_api import FakeTelegramServer, RateLimits
 
 TOKEN = "123456:TEST"
 GROUP = -1001234567890

@@ -21,6 +21,8 @@ from bot.telegram.stats import create_router as stats_router
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
 from domain.messages import Reply
+from fakes.telegram_api import FakeTelegramServer, RecordedCall, UploadedFile
+from fakes.telegram_updates import group_message_update, message_update
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
 from notifications.charts import PNG_SIGNATURE
@@ -29,8 +31,6 @@ from notifications.stats import Labels
 from services.outbox import enqueue
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage
-from tests.fakes.telegram_api import FakeTelegramServer, RecordedCall, UploadedFile
-from tests.fakes.telegram_updates import group_message_update, message_update
 from tests.test_notifications.helpers import file_request, make_requests, texts
 
 TOKEN = "123456:TEST"

@@ -8,7 +8,7 @@ from aiogram.methods import SendMessage, SendPhoto
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram.runtime import JsonBody, create_bot
-from tests.fakes.telegram_api import FakeTelegramServer
+from fakes.telegram_api import FakeTelegramServer
 
 TOKEN = "123456:JSON-session"
 

@@ -29,11 +29,11 @@ from bot.settings import Settings
 from domain.identity import ChannelName, UserRef
 from domain.messages import Incoming, Kind, Reply
 from domain.requests import Actor, Category, RequestDraft, Status
+from fakes.recording import RecordingChannel
+from fakes.telegram_api import FakeTelegramServer
+from fakes.telegram_updates import message_update
+from fakes.viber_api import DEFAULT_TOKEN, FakeViberServer, message_callback, signed_callback
 from services.outbox import enqueue
-from tests.fakes.telegram_api import FakeTelegramServer
-from tests.fakes.telegram_updates import message_update
-from tests.fakes.viber_api import DEFAULT_TOKEN, FakeViberServer, message_callback, signed_callback
-from tests.recording import RecordingChannel
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST"

@@ -19,9 +19,9 @@ from domain.identity import ChannelName, UserRef
 from domain.messages import Incoming, Kind
 from domain.payloads import build
 from domain.requests import Category
+from fakes.telegram_api import FakeTelegramServer, RecordedCall
+from fakes.telegram_updates import group_message_update, message_update, photo_update
 from storage.sqlite import SqliteStorage
-from tests.fakes.telegram_api import FakeTelegramServer, RecordedCall
-from tests.fakes.telegram_updates import group_message_update, message_update, photo_update
 from tests.test_bot.test_staff_harness import (
     OPERATOR,
     RESIDENT,

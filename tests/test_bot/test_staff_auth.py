@@ -10,7 +10,7 @@ from aiogram import Bot
 
 from bot.telegram.auth import StaffAuthorizer
 from bot.telegram.runtime import create_bot
-from tests.fakes.telegram_api import FakeTelegramServer
+from fakes.telegram_api import FakeTelegramServer
 
 TOKEN = "123456:TEST"
 STAFF = -1001000000001

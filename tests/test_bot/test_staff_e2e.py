@@ -15,10 +15,10 @@ import pytest
 from domain.clock import ManualClock
 from domain.payloads import build
 from domain.requests import Category, District, EventKind, RequestDraft, Status
+from fakes.telegram_api import FakeTelegramServer
+from fakes.telegram_updates import callback_update, group_message_update, message_update
 from services.routing import DEFAULT_ROUTING_FILE, Routing, parse_routing
 from storage.sqlite import SqliteStorage
-from tests.fakes.telegram_api import FakeTelegramServer
-from tests.fakes.telegram_updates import callback_update, group_message_update, message_update
 from tests.test_bot.test_staff_harness import (
     MEMBER,
     OPERATOR,

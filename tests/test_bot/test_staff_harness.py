@@ -24,6 +24,8 @@ from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
 from domain.requests import Request, RequestDraft
 from domain.texts import Texts
+from fakes.recording import RecordingChannel
+from fakes.telegram_api import FakeTelegramServer, RecordedCall
 from faq.crisis import load_crisis
 from handlers.conversation import Conversation
 from handlers.crisis import CrisisFeature
@@ -37,8 +39,6 @@ from services.requests import RequestService
 from services.routing import Routing, load_routing
 from storage.outbox import OutboxMessage, OutboxStatus
 from storage.sqlite import SqliteStorage
-from tests.fakes.telegram_api import FakeTelegramServer, RecordedCall
-from tests.recording import RecordingChannel
 
 TOKEN = "123456:TEST"
 STAFF_CHAT = -1001234567890

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.telegram_api import FakeTelegramServer, RecordedCall
+from fakes.telegram_api import FakeTelegramServer, RecordedCall
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST"

@@ -24,7 +24,7 @@ from bot.viber.callbacks import (
 from bot.viber.errors import ViberCallbackError
 from domain.identity import ChannelName, UserRef
 from domain.messages import Contact, Kind, Location, Photo
-from tests.fakes.viber_api import (
+from fakes.viber_api import (
     conversation_started_callback,
     delivered_callback,
     failed_callback,

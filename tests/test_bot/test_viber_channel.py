@@ -25,7 +25,7 @@ from bot.viber.render import (
 from domain.channel import RecipientBlocked
 from domain.identity import ChannelName, UserRef
 from domain.messages import Button, ButtonKind, Location, Photo, Reply
-from tests.fakes.viber_api import DEFAULT_TOKEN, FakeViberServer
+from fakes.viber_api import DEFAULT_TOKEN, FakeViberServer
 
 USER = "01234567890A="
 CHAT = UserRef(ChannelName.VIBER, USER)

@@ -10,7 +10,7 @@ import pytest
 from bot.viber.client import ViberClient
 from bot.viber.errors import ViberApiError, ViberRecipientBlocked
 from domain.channel import PermanentFailure, RecipientBlocked, RetryAfter, TemporaryFailure
-from tests.fakes.viber_api import DEFAULT_TOKEN, FakeViberServer, Fault
+from fakes.viber_api import DEFAULT_TOKEN, FakeViberServer, Fault
 
 USER = "01234567890A="
 TEXT = {"type": "text", "text": "Заявку прийнято"}

@@ -13,7 +13,7 @@ import pytest
 
 from bot.app import run_messengers
 from bot.settings import Settings
-from tests.fakes.viber_api import (
+from fakes.viber_api import (
     DEFAULT_TOKEN,
     FakeViberServer,
     conversation_started_callback,

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.viber.signature import sign, verify
-from tests.fakes.viber_api import DEFAULT_TOKEN, signed_callback
+from fakes.viber_api import DEFAULT_TOKEN, signed_callback
 
 BODY = b'{"event":"webhook","timestamp":1457764197627,"message_token":241256543215}'
 

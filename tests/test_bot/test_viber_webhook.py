@@ -32,7 +32,7 @@ from domain.messages import (
     Photo,
     Reply,
 )
-from tests.fakes.viber_api import (
+from fakes.viber_api import (
     DEFAULT_TOKEN,
     FakeViberServer,
     conversation_started_callback,

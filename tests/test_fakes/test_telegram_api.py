@@ -40,7 +40,7 @@ from aiogram.utils.text_decorations import html_decoration
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from tests.fakes.telegram_api import (
+from fakes.telegram_api import (
     FakeTelegramServer,
     RateLimits,
     RecordedCall,
@@ -48,7 +48,7 @@ from tests.fakes.telegram_api import (
     method_is,
     sent_to,
 )
-from tests.fakes.telegram_updates import group_message_update, message_update, photo_update
+from fakes.telegram_updates import group_message_update, message_update, photo_update
 
 RESIDENT = 42
 STAFF_CHAT = -1001234567890

@@ -9,7 +9,7 @@ from aiogram.utils.text_decorations import html_decoration
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fakes.telegram_api import TelegramHTMLError, parse_telegram_html
+from fakes.telegram_api import TelegramHTMLError, parse_telegram_html
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from aiogram import Bot
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Update
 
-from tests.fakes.telegram_updates import (
+from fakes.telegram_updates import (
     blocked_update,
     callback_update,
     contact_update,

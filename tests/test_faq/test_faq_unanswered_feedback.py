@@ -18,11 +18,11 @@ import pytest
 
 from domain.clock import ManualClock
 from domain.messages import ChannelName, Incoming, Kind, UserRef
+from fakes.recording import Resident
 from faq.cli import main
 from faq.matcher import Decision
 from faq.unanswered import database_feedback, database_unanswered
 from storage.sqlite import SqliteStorage
-from tests.recording import Resident
 from tests.test_handlers.consult_helpers import consult_conversation, offered_topics
 from tests.test_handlers.test_consult import knowledge
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from domain.clock import ManualClock
 from domain.identity import UserRef
 from domain.messages import Incoming, Kind, Photo, Reply
+from fakes.recording import Resident
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
 from handlers.requests import RequestsFeature
 from services.requests import RequestService
 from storage.sqlite import SqliteStorage
-from tests.recording import Resident
 from tests.test_services.helpers import STAFF, make_service, texts
 
 

@@ -9,6 +9,7 @@ import pytest
 from domain.clock import ManualClock
 from domain.messages import ButtonKind, ChannelName, Incoming, Kind, Location, UserRef
 from domain.texts import Texts
+from fakes.recording import Resident
 from faq.knowledge import KnowledgeBase, load_knowledge_base
 from faq.matcher import Matcher
 from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
@@ -16,7 +17,6 @@ from handlers.consult import ConsultFeature, ShelterSource
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
 from storage.sqlite import SqliteStorage
-from tests.recording import Resident
 
 
 @cache

@@ -9,10 +9,10 @@ import pytest
 from domain.clock import ManualClock
 from domain.messages import ChannelName, Incoming, Kind, Location, UserRef
 from domain.texts import Texts
+from fakes.recording import Resident
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
 from storage.sqlite import SqliteStorage
-from tests.recording import Resident
 
 
 @pytest.fixture(params=[ChannelName.TELEGRAM, ChannelName.VIBER, ChannelName.CONSOLE])

@@ -19,6 +19,7 @@ from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
 from domain.messages import Incoming, Kind, Photo, Reply
 from domain.texts import Texts
+from fakes.recording import Resident
 from handlers.conversation import Conversation
 from handlers.followup import STEP as FOLLOWUP_STEP
 from handlers.followup import STEP_COMMENT, STEP_REASON
@@ -28,7 +29,6 @@ from handlers.requests.common import INTAKE_STEPS, S_ANSWER, S_MY
 from services.relay import RELAY_STEP, RelayForwarder, RelayService
 from storage.base import ConversationState
 from storage.sqlite import SqliteStorage
-from tests.recording import Resident
 from tests.test_services.helpers import outbox_of, replies, texts
 from tests.test_services.test_relay_feature import STAFF_CHAT, StaffChatDesk
 

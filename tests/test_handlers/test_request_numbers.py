@@ -7,9 +7,9 @@ import pytest
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
 from domain.requests import find_number
+from fakes.recording import Resident
 from storage.base import ConversationState
 from storage.sqlite import SqliteStorage
-from tests.recording import Resident
 from tests.test_handlers.requests_helpers import file_water_request, make_conversation
 
 

@@ -10,10 +10,10 @@ from domain.clock import ManualClock
 from domain.messages import ChannelName, Contact, Incoming, Kind, Location, UserRef
 from domain.payloads import build
 from domain.requests import Category, District, Request, StatusChange
+from fakes.recording import Resident
 from storage.base import StoreSession
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage
-from tests.recording import Resident
 from tests.test_handlers.requests_helpers import file_water_request, make_conversation, photo
 from tests.test_services.helpers import STAFF, make_service
 

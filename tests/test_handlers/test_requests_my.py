@@ -8,11 +8,11 @@ from domain.clock import ManualClock
 from domain.messages import ChannelName, Incoming, Kind, UserRef
 from domain.payloads import build
 from domain.requests import Actor, EventKind, Status
+from fakes.recording import Resident
 from services.codec import decode_replies
 from services.requests import RequestService
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage
-from tests.recording import Resident
 from tests.test_handlers.requests_helpers import file_water_request, make_conversation
 from tests.test_services.helpers import STAFF, make_service
 

@@ -22,9 +22,9 @@ import aiohttp
 from bot.app import run_messengers
 from bot.settings import Settings
 from bot.telegram.runtime import TELEGRAM_WEBHOOK_PATH, webhook_secret
-from tests.fakes.telegram_api import FakeTelegramServer
-from tests.fakes.viber_api import DEFAULT_TOKEN as VIBER_TOKEN
-from tests.fakes.viber_api import FakeViberServer
+from fakes.telegram_api import FakeTelegramServer
+from fakes.viber_api import DEFAULT_TOKEN as VIBER_TOKEN
+from fakes.viber_api import FakeViberServer
 
 T = TypeVar("T")
 

@@ -22,8 +22,8 @@ from bot.telegram.runtime import create_bot
 from domain.identity import ChannelName, UserRef
 from domain.messages import Reply
 from domain.payloads import build
-from tests.fakes.telegram_api import TEXT_LIMIT, RecordedCall, parse_telegram_html
-from tests.fakes.telegram_updates import callback_update, message_update
+from fakes.telegram_api import TEXT_LIMIT, RecordedCall, parse_telegram_html
+from fakes.telegram_updates import callback_update, message_update
 from tests.test_hostile.harness import TOKEN, LiveBot, live_bot
 from tests.test_hostile.strategies import HOSTILE_SNIPPETS, HOSTILE_TEXT, long_hostile_text
 

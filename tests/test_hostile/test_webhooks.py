@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fakes.telegram_updates import message_update
-from tests.fakes.viber_api import DEFAULT_TOKEN as VIBER_TOKEN
-from tests.fakes.viber_api import (
+from fakes.telegram_updates import message_update
+from fakes.viber_api import DEFAULT_TOKEN as VIBER_TOKEN
+from fakes.viber_api import (
     conversation_started_callback,
     delivered_callback,
     message_callback,

@@ -13,6 +13,7 @@ from domain.identity import UserRef
 from domain.messages import Incoming, Kind
 from domain.payloads import build
 from domain.requests import EventKind, Request, Status
+from fakes.recording import RecordingChannel, Resident
 from handlers.conversation import Conversation
 from handlers.followup import FollowupFeature
 from handlers.menu import MenuFeature
@@ -23,7 +24,6 @@ from services.requests import RequestService
 from storage.followups import FollowupOutcome, FollowupStatus
 from storage.outbox import OutboxMessage, OutboxStatus
 from storage.sqlite import SqliteStorage
-from tests.recording import RecordingChannel, Resident
 from tests.test_notifications.helpers import (
     ALICE,
     BOB,

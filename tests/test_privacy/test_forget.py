@@ -14,6 +14,7 @@ from domain.identity import ChannelName, UserRef
 from domain.messages import Incoming, Kind, Location, Reply
 from domain.payloads import build
 from domain.requests import Actor, Status
+from fakes.recording import Resident
 from handlers.conversation import Conversation
 from handlers.followup import FollowupFeature
 from handlers.menu import MenuFeature
@@ -27,7 +28,6 @@ from services.requests import RequestService
 from storage.consultations import NewConsultation
 from storage.outbox import OutboxStatus
 from storage.sqlite import SqliteStorage
-from tests.recording import Resident
 from tests.test_handlers.requests_helpers import photo
 from tests.test_privacy.scan import scan, table_counts
 from tests.test_services.helpers import make_service, texts

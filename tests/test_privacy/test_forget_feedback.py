@@ -7,8 +7,8 @@ from typing import Any
 
 from domain.clock import ManualClock
 from domain.messages import ChannelName, Incoming, Kind, UserRef
+from fakes.recording import Resident
 from storage.sqlite import SqliteStorage
-from tests.recording import Resident
 from tests.test_handlers.consult_helpers import consult_conversation
 from tests.test_privacy.scan import scan, table_counts
 

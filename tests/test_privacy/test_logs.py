@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.telegram_api import FakeTelegramServer, RecordedCall
-from tests.fakes.telegram_updates import contact_update, message_update
+from fakes.telegram_api import FakeTelegramServer, RecordedCall
+from fakes.telegram_updates import contact_update, message_update
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "7654321:AAH-privacy-test-token_Zq9"

@@ -9,6 +9,7 @@ from domain.identity import ChannelName, UserRef
 from domain.messages import Incoming, Kind, Photo
 from domain.payloads import build
 from domain.requests import Actor
+from fakes.recording import Resident
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
 from handlers.relay import RelayFeature
@@ -16,7 +17,6 @@ from services.relay import RELAY_STEP, RelayForwarder, RelayService
 from storage.base import Resident as ResidentRecord
 from storage.relay import RelaySession
 from storage.sqlite import SqliteStorage
-from tests.recording import Resident
 from tests.test_services.helpers import outbox_of, replies, texts
 
 STAFF_CHAT = UserRef(ChannelName.TELEGRAM, "-100777")
