@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from domain.messages import Kind, Reply, said
 from domain.payloads import Payload
 from handlers.context import Context
 from handlers.menu import main_menu, menu_button_row
 from handlers.registry import Registry
-from services.relay import RELAY_STEP, RelayService
+from services.relay import RelayService
 from services.relay_texts import ACTION_END, ACTION_OPEN
+from storage.base import StoreSession
 
 logger = logging.getLogger(__name__)
 
 Forward = Callable[[int], Awaitable[None]]
+
+# The resident's step while talking to an operator (and any sub-step of it).
+RELAY_STEP = "relay"
+
+
+def in_relay(step: str) -> bool:
+    return step == RELAY_STEP or step.startswith(RELAY_STEP + ".")
 
 
 class RelayFeature:
@@ -39,6 +48,15 @@ class RelayFeature:
         self.service = service
         self.available = available
         self.forward = forward
+        service.on_closed_by_operator(self.leave_relay)
+
+    @staticmethod
+    async def leave_relay(session: StoreSession, resident_id: int, now: datetime) -> None:
+        """An operator closed the conversation: the resident's next message is not relayed."""
+        state = await session.conversations.load(resident_id)
+        if in_relay(state.step):
+            state.step, state.data = "idle", {}
+            await session.conversations.save(resident_id, state, now=now)
 
     def register(self, registry: Registry) -> None:
         registry.action(ACTION_OPEN, self.on_open)

@@ -4,7 +4,6 @@ and the operator relay.
 Channel-neutral like ``handlers/``: no messenger library is imported here (a test checks it).
 """
 
-from services.answer_step import ANSWER_STEP
 from services.relay import RelayClosed, RelayError, RelayNotFound, RelayService
 from services.relay_forwarder import RelayDesk, RelayForwarder
 from services.request_limits import InvalidDraft, NotAwaitingAnswer, UnknownExecutor
@@ -20,7 +19,6 @@ from services.routing import (
 )
 
 __all__ = [
-    "ANSWER_STEP",
     "DEFAULT_ROUTING_FILE",
     "Executor",
     "InvalidDraft",

@@ -14,6 +14,7 @@ said is composed by ``services.relay_texts``; this module holds the rules.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -36,7 +37,6 @@ from storage.relay import RelayDirection, RelaySession
 __all__ = [
     "OUTBOX_KIND_RESIDENT",
     "OUTBOX_KIND_STAFF",
-    "RELAY_STEP",
     "OperatorReply",
     "RelayClosed",
     "RelayError",
@@ -48,7 +48,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RELAY_STEP = "relay"
+# (session, resident id, now): told when an operator closes the resident's conversation.
+ClosedListener = Callable[[StoreSession, int, datetime], Awaitable[None]]
+
 OUTBOX_KIND_STAFF = "relay"  # storage.sqlite.relay finds reply targets by this kind
 OUTBOX_KIND_RESIDENT = "relay_reply"
 
@@ -107,6 +109,13 @@ class RelayService:
         self.texts = texts
         self.staff_language = staff_language
         self.say = RelayTexts(texts, staff_language=staff_language)
+        self._closed_listeners: list[ClosedListener] = []
+
+    def on_closed_by_operator(self, listener: ClosedListener) -> None:
+        """``listener(session, resident_id, now)`` runs in the transaction that closes a
+        conversation from the staff chat (the conversation feature takes the resident out of
+        the relay step: this service knows no step names)."""
+        self._closed_listeners.append(listener)
 
     # --- the resident's side -------------------------------------------------------------
 
@@ -308,10 +317,8 @@ class RelayService:
         resident = await session.residents.get_by_id(relay.resident_id)
         if resident is None:
             raise RelayNotFound(relay_id)
-        state = await session.conversations.load(resident.id)
-        if state.step == RELAY_STEP or state.step.startswith(RELAY_STEP + "."):
-            state.step, state.data = "idle", {}
-            await session.conversations.save(resident.id, state, now=now)
+        for listener in self._closed_listeners:
+            await listener(session, resident.id, now)
         await enqueue(
             session,
             key=outbox_key("relay", relay_id, "closed", "resident"),

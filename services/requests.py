@@ -24,9 +24,10 @@ goes to the outbox in the same transaction, so it leaves only if the change comm
     ``acknowledged_at`` on the first staff status and ``done_at`` on done; history STATUS
     (note = reason / question / comment); the resident's update in their language (kind
     ``"status"``, not urgent, key ``req:<id>:status:<history id>``, text from
-    ``status_message``) with "Відповісти" (``v1:rq:ans:<id>``) for a question; an idle
-    resident is put in ``ANSWER_STEP`` (``services.answer_step``) so their next message is the
-    answer. ``new_status=Status.REOPENED`` reopens (below).
+    ``status_message``) with "Відповісти" (``v1:rq:ans:<id>``) for a question (then the
+    observers: the conversation's ``AwaitAnswer`` makes an idle resident's next message the
+    answer).
+    ``new_status=Status.REOPENED`` reopens (below).
 ``await assign(session, request_id, executor_id, actor) -> Request``
     ``UnknownExecutor``; no-op for the current executor; history ASSIGNED (note = executor id);
     the card to the new executor's chat if it has one (key ``req:<id>:card:exec:<ex>:<hist>``).
@@ -89,7 +90,6 @@ from domain.requests import (
     parse_number,
 )
 from domain.texts import Texts
-from services.answer_step import await_answer
 from services.outbox import outbox_key
 from services.request_announcements import RequestAnnouncer
 from services.request_limits import (
@@ -296,8 +296,6 @@ class RequestService:
             note=note,
         )
         await self.announce.status_to_resident(session, updated, change)
-        if new_status is Status.NEEDS_INFO:
-            await await_answer(session, updated, now=self.clock.now())
         if new_status is Status.REOPENED:
             # A fresh card: the old one may be far up the staff chat by now.
             history = await session.requests.history(updated.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from domain.messages import Button, Kind, Reply
 from domain.payloads import Payload, build
-from domain.requests import RequestError, Status, format_number
+from domain.requests import Request, RequestError, Status, StatusChange, format_number
 from handlers.context import Context
 from handlers.menu import main_menu, menu_button_row
 from handlers.registry import Registry
@@ -17,8 +17,29 @@ from handlers.requests.common import S_ANSWER, latest_question, not_found, unkno
 from services import cards
 from services.request_limits import NotAwaitingAnswer
 from services.requests import RequestService
+from storage.base import ConversationState, StoreSession
 
-__all__ = ["AnswerFeature"]
+__all__ = ["AnswerFeature", "AwaitAnswer"]
+
+
+class AwaitAnswer:
+    """When staff ask a question (status needs_info), an idle resident is put in the answer
+    step so their next message is the answer; a resident in the middle of something else keeps
+    their place and answers with the button. A request observer: it runs in the transaction of
+    the change, so the service never needs to know the conversation's step names."""
+
+    async def request_changed(
+        self, session: StoreSession, request: Request, change: StatusChange
+    ) -> None:
+        if change.to_status is not Status.NEEDS_INFO:
+            return
+        state = await session.conversations.load(request.resident_id)
+        if state.step == "idle":
+            await session.conversations.save(
+                request.resident_id,
+                ConversationState(S_ANSWER, {"request_id": request.id}),
+                now=change.at,
+            )
 
 
 class AnswerFeature:
@@ -26,6 +47,7 @@ class AnswerFeature:
 
     def __init__(self, service: RequestService) -> None:
         self.service = service
+        service.add_observer(AwaitAnswer())
 
     def register(self, registry: Registry) -> None:
         registry.step(S_ANSWER, self.on_step)

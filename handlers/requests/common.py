@@ -11,7 +11,6 @@ from domain.requests import EventKind, Status, StatusChange
 from handlers.context import Context
 from handlers.menu import menu_button_row
 from services import cards
-from services.answer_step import ANSWER_STEP
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ S_EDIT = "req.edit"
 S_RESUME = "req.resume"
 # "My requests" (handlers.requests.my_requests) and the answer (handlers.requests.answer).
 S_MY = "req.my"
-S_ANSWER = ANSWER_STEP
+S_ANSWER = "req.answer"
 
 FLOW = (S_CATEGORY, S_DISTRICT, S_CONSENT, S_ADDRESS, S_DESCRIPTION, S_PHOTOS, S_PHONE, S_SUMMARY)
 INTAKE_STEPS = frozenset({*FLOW, S_PHONE_CONFIRM, S_EDIT, S_RESUME})

@@ -13,6 +13,7 @@ from domain.requests import Request, Status, find_number, parse_number
 from handlers.context import Context
 from handlers.menu import menu_button_row
 from handlers.registry import Registry
+from handlers.relay import RELAY_STEP
 from handlers.requests.common import (
     ACTION,
     INTAKE_STEPS,
@@ -24,7 +25,6 @@ from handlers.requests.common import (
     unknown_step,
 )
 from services import cards
-from services.relay import RELAY_STEP
 from services.requests import RequestService
 
 __all__ = ["MyRequestsFeature"]

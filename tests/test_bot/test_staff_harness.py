@@ -34,7 +34,8 @@ from handlers.relay import RelayFeature
 from handlers.requests import RequestsFeature
 from notifications.replies import ReplySender, keep_replies
 from notifications.worker import OutboxWorker
-from services.relay import RelayForwarder, RelayService
+from services.relay import RelayService
+from services.relay_forwarder import RelayForwarder
 from services.requests import RequestService
 from services.routing import Routing, load_routing
 from storage.outbox import OutboxMessage, OutboxStatus

@@ -24,9 +24,10 @@ from handlers.conversation import Conversation
 from handlers.followup import STEP as FOLLOWUP_STEP
 from handlers.followup import STEP_COMMENT, STEP_REASON
 from handlers.privacy import STEP as PRIVACY_STEP
-from handlers.relay import RelayFeature
+from handlers.relay import RELAY_STEP, RelayFeature
 from handlers.requests.common import INTAKE_STEPS, S_ANSWER, S_MY
-from services.relay import RELAY_STEP, RelayForwarder, RelayService
+from services.relay import RelayService
+from services.relay_forwarder import RelayForwarder
 from storage.base import ConversationState
 from storage.sqlite import SqliteStorage
 from tests.test_services.helpers import outbox_of, replies, texts

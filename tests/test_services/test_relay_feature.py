@@ -12,8 +12,9 @@ from domain.requests import Actor
 from fakes.recording import Resident
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
-from handlers.relay import RelayFeature
-from services.relay import RELAY_STEP, RelayForwarder, RelayService
+from handlers.relay import RELAY_STEP, RelayFeature
+from services.relay import RelayService
+from services.relay_forwarder import RelayForwarder
 from storage.base import Resident as ResidentRecord
 from storage.relay import RelaySession
 from storage.sqlite import SqliteStorage

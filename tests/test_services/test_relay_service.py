@@ -8,10 +8,10 @@ from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
 from domain.payloads import parse
 from domain.requests import Actor, Category
+from handlers.relay import RELAY_STEP, RelayFeature
 from services.relay import (
     OUTBOX_KIND_RESIDENT,
     OUTBOX_KIND_STAFF,
-    RELAY_STEP,
     RelayClosed,
     RelayService,
 )
@@ -228,6 +228,7 @@ async def test_the_resident_ends_only_their_own_conversation(
 async def test_an_operator_closing_resets_the_resident_and_tells_them(
     storage: SqliteStorage, clock: ManualClock, service: RelayService
 ) -> None:
+    RelayFeature(service, available=True)  # takes the resident out of the relay step
     alice = await resident(storage, ALICE, clock)
     relay = await open_relay(storage, service, alice, clock)
     async with storage.transaction() as session:

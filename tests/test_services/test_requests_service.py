@@ -25,7 +25,8 @@ from domain.requests import (
     Status,
     StatusChange,
 )
-from services.answer_step import ANSWER_STEP
+from handlers.requests.answer import AwaitAnswer
+from handlers.requests.common import S_ANSWER
 from services.request_limits import InvalidDraft, NotAwaitingAnswer, UnknownExecutor
 from services.requests import RequestService
 from services.routing import DEFAULT_ROUTING_FILE, parse_routing
@@ -326,6 +327,7 @@ async def test_a_question_goes_to_the_resident_with_an_answer_button(
     storage: SqliteStorage, clock: ManualClock
 ) -> None:
     service = make_service(clock)
+    service.add_observer(AwaitAnswer())  # as the conversation's answer feature registers it
     request = await file_water(storage, clock, service)
     async with storage.transaction() as session:
         with pytest.raises(MissingNote):
@@ -340,13 +342,14 @@ async def test_a_question_goes_to_the_resident_with_an_answer_button(
     assert answer is not None
     assert (answer.action, answer.args) == ("rq", ("ans", str(request.id)))
     # The resident was idle: their next message will be the answer.
-    assert (state.step, state.data) == (ANSWER_STEP, {"request_id": request.id})
+    assert (state.step, state.data) == (S_ANSWER, {"request_id": request.id})
 
 
 async def test_a_question_does_not_break_a_resident_in_another_flow(
     storage: SqliteStorage, clock: ManualClock
 ) -> None:
     service = make_service(clock)
+    service.add_observer(AwaitAnswer())
     request = await file_water(storage, clock, service)
     async with storage.transaction() as session:
         await session.conversations.save(
