@@ -1,4 +1,8 @@
-"""The composition root: reads settings once, builds every part once, and runs the channels."""
+"""The run modes: the messengers (Telegram polling or webhook, Viber webhook), the console and
+the worker, with their start-up and graceful shutdown, and ``main`` (the command line).
+
+Every part is built by the composition root, ``bot.compose``; this module starts, connects and
+stops them."""
 
 from __future__ import annotations
 
@@ -10,10 +14,8 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -24,185 +26,30 @@ from pydantic import ValidationError
 from pythonjsonlogger.json import JsonFormatter
 
 from bot.admin import run_admin
+from bot.compose import Core, build_core, build_ops, create_notifier, stats_labels
 from bot.console import ConsoleChannel, run_console
-from bot.notifier import (
-    Notifier,
-    build_followups,
-    create_notifier,
-    run_worker_only,
-    staff_chat_of,
-    stats_labels,
-)
-from bot.ops import OpsServer, PrometheusMetrics
+from bot.notifier import Notifier
 from bot.settings import Settings
 from bot.viber import ViberChannel, ViberClient, setup_viber
 from bot.viber.webhook import Deliver
 from domain.channel import Channel, DeliveryError
-from domain.clock import Clock, SystemClock
 from domain.identity import ChannelName, UserRef
 from domain.messages import Incoming, Kind, Reply
-from domain.metrics import NO_METRICS, Metrics
-from domain.texts import Texts
-from faq.crisis import load_crisis
 from faq.errors import ContentError
-from faq.knowledge import load_knowledge_base
-from faq.matcher import Matcher
-from faq.offtopic import load_offtopic
-from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
-from handlers.consult import ConsultFeature, ShelterSource
-from handlers.conversation import Conversation, Preparer
-from handlers.crisis import CrisisFeature
-from handlers.followup import FollowupFeature
-from handlers.menu import MenuFeature
-from handlers.privacy import ErasureOnClosure, PrivacyFeature
-from handlers.registry import Feature
-from handlers.relay import RelayFeature
-from handlers.requests import RequestsFeature
-from notifications.replies import ReplySender, keep_replies
-from services.relay import RelayService
-from services.relay_forwarder import RelayForwarder
-from services.requests import RequestService
-from services.routing import RoutingError, load_routing
+from notifications.replies import ReplySender
+from services.routing import RoutingError
 from storage.errors import ConfigurationError, MigrationError
-from storage.sqlite import SqliteStorage, open_storage
 
 if TYPE_CHECKING:
-    from aiogram import Router
+    pass
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Core:
-    """The channel-independent parts, built once and shared by every channel."""
-
-    settings: Settings
-    clock: Clock
-    storage: SqliteStorage
-    texts: Texts
-    conversation: Conversation
-    background: list[asyncio.Task[None]] = field(default_factory=list)
-    requests: RequestService | None = None
-    relay: RelayForwarder | None = None
-    # The process's metrics (its own Prometheus registry), shared by every part that counts.
-    metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
-
-    async def close(self) -> None:
-        for task in self.background:
-            task.cancel()
-        for task in self.background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.storage.close()
-
-
-def build_consult(settings: Settings) -> ConsultFeature:
-    """The knowledge base, its matcher and the shelter list (the city's file or the sample)."""
-    knowledge = load_knowledge_base()
-    matcher = Matcher.from_knowledge_base(knowledge, offtopic=load_offtopic())
-    csv_path = settings.shelters_csv or SAMPLE_SHELTERS_CSV
-    shelters = ShelterSource(load_shelters(csv_path), is_sample=settings.shelters_csv is None)
-    return ConsultFeature(knowledge, matcher, shelters)
-
-
-def build_request_service(
-    settings: Settings, *, texts: Texts, clock: Clock, metrics: Metrics = NO_METRICS
-) -> RequestService:
-    """Requests with the routing file (ROUTING_FILE or the shipped one), validated now so a
-    broken file stops the start with a message naming the entry."""
-    routing = load_routing(settings.routing_file)
-    return RequestService(routing, texts, clock, staff_chat_of(settings), metrics=metrics)
-
-
-def build_features(
-    settings: Settings,
-    *,
-    requests: RequestService | None = None,
-    relay: RelayFeature | None = None,
-) -> tuple[list[Feature], list[Preparer]]:
-    """Every conversation feature in registration order; the menu goes last (it fills the
-    placeholders of whatever is not built)."""
-    features: list[Feature] = []
-    preparers: list[Preparer] = []
-    if requests is None:
-        requests = build_request_service(
-            settings, texts=Texts.load(), clock=SystemClock(settings.tz)
-        )
-    # First of all: a person in danger gets the emergency numbers before anything else.
-    crisis_content, detector = load_crisis()
-    features.append(
-        CrisisFeature(crisis_content, detector, alert=relay.alert if relay is not None else None)
-    )
-    consult = build_consult(settings)
-    features.append(consult)
-    preparers.append(consult.prepare)
-    features.append(RequestsFeature(requests))
-    features.append(FollowupFeature(build_followups(settings, requests)))
-    if relay is not None:
-        features.append(relay)
-    # /forget; open requests kept through an erasure are erased when they close.
-    features.append(PrivacyFeature())
-    requests.add_observer(ErasureOnClosure())
-    features.append(MenuFeature())
-    return features, preparers
-
-
-async def build_core(
-    settings: Settings, *, clock: Clock | None = None, base: Path | None = None
-) -> Core:
-    clock = clock or SystemClock(settings.tz)
-    texts = Texts.load()
-    metrics = PrometheusMetrics()
-    # Before the database opens: a broken routing file stops the start and leaves nothing open.
-    requests = build_request_service(settings, texts=texts, clock=clock, metrics=metrics)
-    storage = await open_storage(settings.database_url, base=base)
-    # The operator relay: a conversation needs a staff chat to go to (Telegram's desk is given
-    # to the forwarder when the bot starts; until then messages wait as pending).
-    relay = RelayForwarder(storage=storage, clock=clock, service=RelayService(texts))
-    relay_feature = RelayFeature(
-        relay.service,
-        available=settings.telegram_token is not None and settings.staff_chat_id is not None,
-        forward=relay.forward_quietly,
-    )
-    features, preparers = build_features(settings, requests=requests, relay=relay_feature)
-    conversation = Conversation(
-        storage=storage,
-        clock=clock,
-        texts=texts,
-        features=features,
-        preparers=preparers,
-        keep_replies=keep_replies,
-        metrics=metrics,
-    )
-    return Core(
-        settings,
-        clock,
-        storage,
-        texts,
-        conversation,
-        requests=requests,
-        relay=relay,
-        metrics=metrics,
-    )
-
-
-def build_ops(core: Core) -> OpsServer:
-    """The ops listener over the core's metrics and database (started by each mode)."""
-    return OpsServer(core.metrics, storage=core.storage, database=core.storage, clock=core.clock)
 
 
 async def start_notifier(core: Core, channels: dict[ChannelName, Channel]) -> Notifier:
     """The outbox worker and the scheduled jobs (follow-ups, deadlines, digest), started after
     the recovery of what a killed process left in flight."""
-    notifier = create_notifier(
-        core.settings,
-        storage=core.storage,
-        clock=core.clock,
-        texts=core.texts,
-        requests=core.requests,
-        channels=channels,
-        metrics=core.metrics,
-    )
+    notifier = create_notifier(core, channels)
     await notifier.start()
     return notifier
 
@@ -226,26 +73,26 @@ async def run_console_mode(settings: Settings) -> None:
 
 
 async def run_worker_mode(settings: Settings) -> None:
-    """``python -m bot worker``: only deliver the outbox and tick the jobs."""
+    """``python -m bot worker``: only deliver the outbox and tick the jobs, until SIGTERM or
+    SIGINT (a second one exits at once)."""
     core = await build_core(settings)
     ops = build_ops(core)
-
-    def started(notifier: Notifier) -> None:
-        ops.notifier = notifier
-
+    notifier: Notifier | None = None
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
     try:
         await ops.start(settings.ops_host, settings.ops_port)
-        await run_worker_only(
-            settings,
-            storage=core.storage,
-            clock=core.clock,
-            texts=core.texts,
-            requests=core.requests,
-            metrics=core.metrics,
-            on_started=started,
-        )
+        notifier = await start_notifier(core, {})
+        ops.notifier = notifier
+        logger.info("delivery worker started")
+        assert notifier.task is not None
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait([waiter, notifier.task], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
     finally:
         ops.begin_shutdown()
+        if notifier is not None:
+            await notifier.close()
         await ops.stop()
         await core.close()
 
@@ -319,20 +166,17 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             channel = TelegramChannel(bot)
             channels[ChannelName.TELEGRAM] = channel
             replies.add_channel(ChannelName.TELEGRAM, channel)
-            staff_routers: list[Router] = []
-            staff_data: dict[str, Any] = {}
-            if core.requests is not None:
-                # Staff chat and executors' chats: cards, /find, /request, the operator relay.
-                staff_routers, staff_data = build_staff(
-                    bot,
-                    staff_chat_id=settings.staff_chat_id,
-                    operator_ids=settings.operator_ids,
-                    database=core.storage,
-                    clock=core.clock,
-                    requests=core.requests,
-                    relay_forwarder=core.relay,
-                )
-            if core.relay is not None and settings.staff_chat_id is not None:
+            # Staff chat and executors' chats: cards, /find, /request, the operator relay.
+            staff_routers, staff_data = build_staff(
+                bot,
+                staff_chat_id=settings.staff_chat_id,
+                operator_ids=settings.operator_ids,
+                database=core.storage,
+                clock=core.clock,
+                requests=core.requests,
+                relay_forwarder=core.relay,
+            )
+            if settings.staff_chat_id is not None:
                 core.background.append(asyncio.create_task(sweep_forever(core.relay)))
             dispatcher = create_dispatcher(
                 get_routers(*staff_routers, stats_router()),

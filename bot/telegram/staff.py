@@ -22,7 +22,6 @@ from bot.telegram.staff_buttons import StaleButton, on_assign, on_stale_button, 
 from bot.telegram.staff_commands import on_find, on_request
 from domain.clock import Clock
 from services.cards import ASSIGN_ACTION, STAFF_STATUS_ACTION
-from services.relay import RelayService
 from services.relay_forwarder import RelayForwarder
 from services.requests import RequestService
 from services.routing import Routing
@@ -48,7 +47,7 @@ def build_staff(
     database: Storage,
     clock: Clock,
     requests: RequestService,
-    relay_forwarder: RelayForwarder | None,
+    relay_forwarder: RelayForwarder,
 ) -> tuple[list[Router], dict[str, Any]]:
     """The staff routers and the workflow data their callbacks take by name.
 
@@ -60,15 +59,14 @@ def build_staff(
     staff_auth = StaffAuthorizer(
         bot, staff_chat_id=staff_chat_id, operator_ids=operator_ids, executor_chats=chats
     )
-    relay_service = relay_forwarder.service if relay_forwarder else RelayService(requests.texts)
-    if relay_forwarder is not None:
-        relay_forwarder.desk = relay.TelegramRelayDesk(
-            bot,
-            database=database,
-            clock=clock,
-            service=relay_service,
-            staff_chat_id=staff_chat_id,
-        )
+    relay_service = relay_forwarder.service
+    relay_forwarder.desk = relay.TelegramRelayDesk(
+        bot,
+        database=database,
+        clock=clock,
+        service=relay_service,
+        staff_chat_id=staff_chat_id,
+    )
     routers = create_routers(staff_chat_id=staff_chat_id, executor_chat_ids=chats)
     data: dict[str, Any] = {
         "database": database,

@@ -23,7 +23,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.app import Core, build_core, json_formatter, run_messengers, start_notifier
+from bot.app import json_formatter, run_messengers, start_notifier
+from bot.compose import Core, build_core
 from bot.ops import OpsServer
 from bot.settings import Settings
 from domain.identity import ChannelName, UserRef
@@ -34,6 +35,7 @@ from fakes.telegram_api import FakeTelegramServer
 from fakes.telegram_updates import message_update
 from fakes.viber_api import DEFAULT_TOKEN, FakeViberServer, message_callback, signed_callback
 from services.outbox import enqueue
+from storage.maintenance import DatabaseHealth
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST"
@@ -128,6 +130,11 @@ async def core(tmp_path: Path) -> AsyncIterator[Core]:
         await built.close()
 
 
+def health_of(core: Core) -> DatabaseHealth:
+    assert core.health is not None
+    return core.health
+
+
 @pytest.fixture
 def ops_port() -> int:
     return free_port()
@@ -136,7 +143,7 @@ def ops_port() -> int:
 @pytest.fixture
 async def ops_server(core: Core, ops_port: int) -> AsyncIterator[OpsServer]:
     server = OpsServer(
-        core.metrics, storage=core.storage, database=core.storage, clock=core.clock, timeout=0.5
+        core.metrics, storage=core.storage, database=health_of(core), clock=core.clock, timeout=0.5
     )
     await server.start("127.0.0.1", ops_port)
     try:
@@ -199,10 +206,10 @@ async def test_healthz_answers_and_readyz_waits_for_the_worker_and_the_scheduler
 
 
 async def test_readyz_is_503_naming_the_database_while_another_process_holds_the_write_lock(
-    core: Core, ops: Ops, channel: RecordingChannel
+    core: Core, ops: Ops, channel: RecordingChannel, tmp_path: Path
 ) -> None:
     assert await ops.ready()
-    with closing(sqlite3.connect(core.storage.path, isolation_level=None)) as other:
+    with closing(sqlite3.connect(tmp_path / "bot.sqlite3", isolation_level=None)) as other:
         other.execute("BEGIN IMMEDIATE")
         status, body = await ops.get("/readyz")
         other.execute("ROLLBACK")
@@ -215,9 +222,9 @@ async def test_readyz_is_503_naming_the_database_while_another_process_holds_the
 
 
 async def test_readyz_is_503_naming_migrations_when_the_database_is_behind_the_code(
-    core: Core, ops: Ops, channel: RecordingChannel
+    core: Core, ops: Ops, channel: RecordingChannel, tmp_path: Path
 ) -> None:
-    with closing(sqlite3.connect(core.storage.path, isolation_level=None)) as other:
+    with closing(sqlite3.connect(tmp_path / "bot.sqlite3", isolation_level=None)) as other:
         other.execute(
             "DELETE FROM schema_migrations"
             " WHERE version = (SELECT MAX(version) FROM schema_migrations)"
@@ -244,14 +251,18 @@ async def test_readyz_is_503_shutting_down_once_shutdown_begins(
 
 
 async def test_no_port_no_listener(core: Core) -> None:
-    server = OpsServer(core.metrics, storage=core.storage, database=core.storage, clock=core.clock)
+    server = OpsServer(
+        core.metrics, storage=core.storage, database=health_of(core), clock=core.clock
+    )
     await server.start("127.0.0.1", None)
     assert server._runner is None
     await server.stop()
 
 
 async def test_a_taken_port_is_one_line_naming_ops_port(core: Core) -> None:
-    server = OpsServer(core.metrics, storage=core.storage, database=core.storage, clock=core.clock)
+    server = OpsServer(
+        core.metrics, storage=core.storage, database=health_of(core), clock=core.clock
+    )
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_core
+from bot.compose import build_core
 from bot.settings import Settings
 from domain.payloads import CATALOGUE, PayloadError, build, parse
 from handlers.registry import Registry, RegistryError

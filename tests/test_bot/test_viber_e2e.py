@@ -182,7 +182,7 @@ async def test_a_full_request_with_a_shared_contact_and_a_status_update(
 
     # An operator takes it into work (through the same service and database the bot uses);
     # the running bot's outbox worker tells the resident in Viber.
-    from bot.app import build_request_service  # noqa: PLC0415
+    from bot.compose import build_request_service  # noqa: PLC0415
     from domain.clock import SystemClock  # noqa: PLC0415
     from domain.requests import Actor, ActorKind, Status  # noqa: PLC0415
     from domain.texts import Texts  # noqa: PLC0415

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.app import build_features, build_request_service
+from bot.compose import build_features, build_request_service
 from bot.settings import Settings
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.app import Core, build_core
+from bot.compose import Core, build_core
 from bot.settings import Settings
 from domain.identity import ChannelName, UserRef
 from domain.messages import Incoming, Kind

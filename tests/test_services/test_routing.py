@@ -224,7 +224,7 @@ def test_an_executor_chat_is_read(tmp_path: Path) -> None:
 
 
 def test_start_up_stops_on_a_broken_routing_file(tmp_path: Path) -> None:
-    from bot.app import build_request_service  # noqa: PLC0415 - the composition root
+    from bot.compose import build_request_service  # noqa: PLC0415 - the composition root
     from bot.settings import Settings  # noqa: PLC0415
     from domain.clock import ManualClock  # noqa: PLC0415
     from domain.texts import Texts  # noqa: PLC0415

@@ -1,0 +1,327 @@
+"""The composition root: every part of the bot is built here, once, from the settings.
+
+``build_core`` builds what every mode shares (the storage behind its interface, the texts, the
+clock, the metrics, the request, follow-up and relay services, the conversation with its
+features); ``create_notifier`` builds the delivery worker and the scheduled jobs over the same
+parts; ``build_ops`` the ops listener. The run modes (``bot.app``) and the channel adapters
+(``bot.telegram``, ``bot.viber``, ``bot.console``) are given these parts and build none of their
+own. The only code that names a concrete storage or a messenger's policy is here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.notifier import Notifier
+from bot.ops import OpsServer, PrometheusMetrics
+from bot.settings import Settings
+from bot.viber.policy import ViberDeliveryPolicy, ViberProactive
+from domain.channel import Channel
+from domain.clock import Clock, SystemClock
+from domain.identity import ChannelName, UserRef
+from domain.metrics import NO_METRICS, Metrics
+from domain.texts import Texts
+from faq.crisis import load_crisis
+from faq.knowledge import load_knowledge_base
+from faq.matcher import Matcher
+from faq.offtopic import load_offtopic
+from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
+from handlers.consult import ConsultFeature, ShelterSource
+from handlers.conversation import Conversation, Preparer
+from handlers.crisis import CrisisFeature
+from handlers.followup import FollowupFeature
+from handlers.menu import MenuFeature
+from handlers.privacy import ErasureOnClosure, PrivacyFeature
+from handlers.registry import Feature
+from handlers.relay import RelayFeature
+from handlers.requests import RequestsFeature
+from notifications.digest import DigestJob
+from notifications.limits import ChatRateLimiter, RateLimits
+from notifications.maintenance import BackupJob, BackupPlan, RetentionJob
+from notifications.quiet import QuietHours
+from notifications.replies import keep_replies
+from notifications.scheduler import NotificationJobs, NotificationScheduler
+from notifications.stats import Labels
+from notifications.worker import OutboxWorker, RetryPolicy
+from services.deadlines import DeadlineWatch
+from services.followups import FollowupService, FollowupSettings
+from services.relay import RelayService
+from services.relay_forwarder import RelayForwarder
+from services.requests import RequestService
+from services.routing import load_routing
+from storage.base import Storage
+from storage.maintenance import DatabaseHealth, DatabaseMaintenance
+from storage.sqlite import open_storage
+
+__all__ = [
+    "Core",
+    "build_backup",
+    "build_consult",
+    "build_core",
+    "build_features",
+    "build_followups",
+    "build_ops",
+    "build_request_service",
+    "create_notifier",
+    "staff_chat_of",
+    "stats_labels",
+]
+
+
+@dataclass
+class Core:
+    """The channel-independent parts, built once and shared by every channel and mode."""
+
+    settings: Settings
+    clock: Clock
+    storage: Storage
+    texts: Texts
+    conversation: Conversation
+    requests: RequestService
+    followups: FollowupService
+    relay: RelayForwarder
+    # The process's metrics (its own Prometheus registry), shared by every part that counts.
+    metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
+    # What the readiness probe asks the database, and the backups and checkpoints it offers
+    # (the concrete database behind ``storage``: one object, seen through three interfaces).
+    health: DatabaseHealth | None = None
+    maintenance: DatabaseMaintenance | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        for task in self.background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.storage.close()
+
+
+# -- the conversation ----------------------------------------------------------------------
+
+
+def staff_chat_of(settings: Settings) -> UserRef | None:
+    """The staff chat: a Telegram group (``STAFF_CHAT_ID``), or None (no cards, no relay)."""
+    if settings.staff_chat_id is None:
+        return None
+    return UserRef(ChannelName.TELEGRAM, str(settings.staff_chat_id))
+
+
+def build_consult(settings: Settings) -> ConsultFeature:
+    """The knowledge base, its matcher and the shelter list (the city's file or the sample)."""
+    knowledge = load_knowledge_base()
+    matcher = Matcher.from_knowledge_base(knowledge, offtopic=load_offtopic())
+    csv_path = settings.shelters_csv or SAMPLE_SHELTERS_CSV
+    shelters = ShelterSource(load_shelters(csv_path), is_sample=settings.shelters_csv is None)
+    return ConsultFeature(knowledge, matcher, shelters)
+
+
+def build_request_service(
+    settings: Settings, *, texts: Texts, clock: Clock, metrics: Metrics = NO_METRICS
+) -> RequestService:
+    """Requests with the routing file (ROUTING_FILE or the shipped one), validated now so a
+    broken file stops the start with a message naming the entry."""
+    routing = load_routing(settings.routing_file)
+    return RequestService(routing, texts, clock, staff_chat_of(settings), metrics=metrics)
+
+
+def build_followups(settings: Settings, requests: RequestService) -> FollowupService:
+    """The follow-up service for the conversation and the jobs (same clock, texts, staff chat
+    as the requests service)."""
+    return FollowupService(
+        requests,
+        requests.texts,
+        requests.clock,
+        staff_chat=requests.staff_chat,
+        settings=FollowupSettings(
+            delay=settings.followup_delay,
+            reminder_after=settings.followup_reminder_after,
+            answer_days=settings.followup_answer_days,
+        ),
+    )
+
+
+def build_features(
+    settings: Settings,
+    *,
+    requests: RequestService,
+    relay: RelayFeature | None = None,
+    followups: FollowupService | None = None,
+) -> tuple[list[Feature], list[Preparer]]:
+    """Every conversation feature in registration order; the menu goes last (it fills the
+    placeholders of whatever is not built)."""
+    features: list[Feature] = []
+    preparers: list[Preparer] = []
+    # First of all: a person in danger gets the emergency numbers before anything else.
+    crisis_content, detector = load_crisis()
+    features.append(
+        CrisisFeature(crisis_content, detector, alert=relay.alert if relay is not None else None)
+    )
+    consult = build_consult(settings)
+    features.append(consult)
+    preparers.append(consult.prepare)
+    features.append(RequestsFeature(requests))
+    features.append(FollowupFeature(followups or build_followups(settings, requests)))
+    if relay is not None:
+        features.append(relay)
+    # /forget; open requests kept through an erasure are erased when they close.
+    features.append(PrivacyFeature())
+    requests.add_observer(ErasureOnClosure())
+    features.append(MenuFeature())
+    return features, preparers
+
+
+async def build_core(
+    settings: Settings, *, clock: Clock | None = None, base: Path | None = None
+) -> Core:
+    clock = clock or SystemClock(settings.tz)
+    texts = Texts.load()
+    metrics = PrometheusMetrics()
+    # Before the database opens: a broken routing file stops the start and leaves nothing open.
+    requests = build_request_service(settings, texts=texts, clock=clock, metrics=metrics)
+    followups = build_followups(settings, requests)
+    storage = await open_storage(settings.database_url, base=base)
+    # The operator relay: a conversation needs a staff chat to go to (Telegram's desk is given
+    # to the forwarder when the bot starts; until then messages wait as pending).
+    relay = RelayForwarder(storage=storage, clock=clock, service=RelayService(texts))
+    relay_feature = RelayFeature(
+        relay.service,
+        available=settings.telegram_token is not None and settings.staff_chat_id is not None,
+        forward=relay.forward_quietly,
+    )
+    features, preparers = build_features(
+        settings, requests=requests, relay=relay_feature, followups=followups
+    )
+    conversation = Conversation(
+        storage=storage,
+        clock=clock,
+        texts=texts,
+        features=features,
+        preparers=preparers,
+        keep_replies=keep_replies,
+        metrics=metrics,
+    )
+    return Core(
+        settings,
+        clock,
+        storage,
+        texts,
+        conversation,
+        requests=requests,
+        followups=followups,
+        relay=relay,
+        metrics=metrics,
+        health=storage,
+        maintenance=storage,
+    )
+
+
+def build_ops(core: Core) -> OpsServer:
+    """The ops listener over the core's metrics and database (started by each mode)."""
+    if core.health is None:
+        raise ValueError("the ops listener needs a database it can probe")
+    return OpsServer(core.metrics, storage=core.storage, database=core.health, clock=core.clock)
+
+
+# -- what the bot says first ---------------------------------------------------------------
+
+
+def rate_limits(settings: Settings) -> RateLimits:
+    return RateLimits(
+        total_per_second=settings.rate_limit_total_per_second,
+        per_chat_per_second=settings.rate_limit_per_chat_per_second,
+        per_group_per_minute=settings.rate_limit_per_group_per_minute,
+    )
+
+
+def quiet_hours(settings: Settings) -> QuietHours | None:
+    window = settings.quiet
+    return QuietHours(window[0], window[1], settings.tz) if window else None
+
+
+def build_backup(
+    settings: Settings, database: DatabaseMaintenance | None, clock: Clock
+) -> BackupJob | None:
+    """The daily backup when ``BACKUP_DIR`` is set and the database can be backed up live."""
+    if settings.backup_dir is None or database is None:
+        return None
+    plan = BackupPlan(settings.backup_dir, at=settings.backup_time, keep=settings.backup_keep)
+    return BackupJob(database, clock, plan)
+
+
+def stats_labels(texts: Texts, requests: RequestService | None) -> Labels:
+    """Names for executor ids from the routing file."""
+
+    def executor_name(executor_id: str) -> str:
+        if requests is None:
+            return executor_id
+        executor = requests.routing.executors.get(executor_id)
+        return executor.name if executor else executor_id
+
+    return Labels(texts, executor_name=executor_name)
+
+
+def create_notifier(
+    core: Core,
+    channels: Mapping[ChannelName, Channel],
+    *,
+    with_scheduler: bool = True,
+) -> Notifier:
+    """The worker over ``channels``, plus a paced Telegram channel of its own when a token is
+    configured (the conversation's channel waits out 429s inline; the worker's never does),
+    each channel's delivery policy, and the scheduled jobs."""
+    settings, storage, clock, texts = core.settings, core.storage, core.clock, core.texts
+    limiter = ChatRateLimiter(rate_limits(settings))
+    worker_channels: dict[ChannelName, Channel] = dict(channels)
+    closers: list[Callable[[], Awaitable[None]]] = []
+    if settings.telegram_token is not None:
+        from bot.telegram.channel import TelegramChannel  # noqa: PLC0415 - only when configured
+        from bot.telegram.pacing import create_paced_bot  # noqa: PLC0415
+
+        paced = create_paced_bot(
+            settings.telegram_token.get_secret_value(), settings.telegram_api_url, limiter
+        )
+        worker_channels[ChannelName.TELEGRAM] = TelegramChannel(paced, wait_retry_after=False)
+        closers.append(paced.session.close)
+    worker = OutboxWorker(
+        storage,
+        worker_channels,
+        clock,
+        limiter=limiter,
+        quiet_hours=quiet_hours(settings),
+        retry=RetryPolicy(max_attempts=settings.delivery_max_attempts),
+        concurrency=settings.delivery_concurrency,
+        policies={
+            ChannelName.VIBER: ViberDeliveryPolicy(ViberProactive(settings.viber_proactive_policy))
+        },
+        metrics=core.metrics,
+    )
+    staff_chat = staff_chat_of(settings)
+    jobs = NotificationJobs(
+        storage,
+        followups=core.followups,
+        deadlines=DeadlineWatch(
+            core.requests.routing, texts, clock, staff_chat=staff_chat, metrics=core.metrics
+        ),
+        digest=DigestJob(
+            storage,
+            texts,
+            clock,
+            staff_chat=staff_chat,
+            digest_time=settings.digest_time,
+            labels=stats_labels(texts, core.requests),
+        ),
+        clock=clock,
+        # Upkeep at BACKUP_TIME: retention (RETENTION_DAYS), then the backup into BACKUP_DIR.
+        retention=RetentionJob(
+            storage, clock, days=settings.retention_days, at=settings.backup_time
+        ),
+        backup=build_backup(settings, core.maintenance, clock),
+        database=core.maintenance,
+    )
+    scheduler = NotificationScheduler(jobs) if with_scheduler else None
+    return Notifier(worker, jobs, scheduler, limiter, closers)
