@@ -145,3 +145,10 @@ class Handled:
     # False when nothing was committed because the database stayed busy: the platform should
     # get an error status so that it delivers the update again (nothing is lost).
     committed: bool = True
+
+
+def photo_shown_in(ref: str, *, taken_in: ChannelName, shown_in: ChannelName) -> bool:
+    """Whether a stored photo reference can be shown in another channel's chat: a platform's
+    file id (a Telegram ``file_id``) only by the channel that gave it; a web address by any
+    (Telegram fetches a Viber photo's URL). A console reference is a placeholder."""
+    return taken_in is shown_in or ref.startswith(("https://", "http://"))

@@ -17,7 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from domain.identity import ChannelName
-from domain.messages import Button, Location, Photo, Reply
+from domain.messages import Button, Location, Photo, Reply, photo_shown_in
 from domain.payloads import build
 from domain.requests import (
     TRANSITIONS,
@@ -135,10 +135,8 @@ def card_buttons(
     return tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
 
 
-def _sendable_photo(request: Request, ref: str) -> Photo | None:
-    # A Telegram file_id can be re-sent by the same bot to any chat; a Viber photo is a URL
-    # Telegram can fetch. Console references are placeholders and would fail in Telegram.
-    if request.resident.channel is ChannelName.TELEGRAM or ref.startswith(("https://", "http://")):
+def _sendable_photo(request: Request, ref: str, shown_in: ChannelName) -> Photo | None:
+    if photo_shown_in(ref, taken_in=request.resident.channel, shown_in=shown_in):
         return Photo(ref)
     return None
 
@@ -152,8 +150,10 @@ def render_card(
     tz: ZoneInfo,
     language: str = "uk",
     with_buttons: bool = True,
+    shown_in: ChannelName,
 ) -> Reply:
-    """The staff card: every field as plain text, the location, the first photo, the buttons."""
+    """The staff card: every field as plain text, the location, the first photo (when the
+    chat's channel, ``shown_in``, can show it), the buttons."""
     t = texts.get
     executor = routing.executors.get(request.executor_id)
     service_class = routing.classes.get(request.service_class)
@@ -209,7 +209,7 @@ def render_card(
             history_line(texts, language, change, tz, routing)
             for change in history[-_HISTORY_ON_CARD:]
         )
-    photo = _sendable_photo(request, request.photos[0]) if request.photos else None
+    photo = _sendable_photo(request, request.photos[0], shown_in) if request.photos else None
     location = (
         Location(request.latitude, request.longitude)
         if request.latitude is not None and request.longitude is not None
@@ -224,11 +224,11 @@ def render_card(
     )
 
 
-def extra_photos(request: Request) -> list[Reply]:
+def extra_photos(request: Request, *, shown_in: ChannelName) -> list[Reply]:
     """The photos after the first (which rides on the card), each as its own reply."""
     replies = []
     for index, ref in enumerate(request.photos[1:], start=2):
-        photo = _sendable_photo(request, ref)
+        photo = _sendable_photo(request, ref, shown_in)
         if photo is not None:
             caption = f"{request.number} · {index}/{len(request.photos)}"
             replies.append(Reply(text=caption, photo=photo))

@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import partial
 
 from domain.clock import Clock
-from domain.identity import ChannelName, UserRef
+from domain.identity import UserRef
 from domain.messages import Reply
 from domain.metrics import NO_METRICS, Metrics
 from domain.requests import Request
@@ -108,18 +108,17 @@ class DeadlineWatch:
                     urgent=True,
                 )
             executor = self.routing.executors.get(request.executor_id)
-            if executor is not None and executor.telegram_chat_id is not None:
-                chat = UserRef(ChannelName.TELEGRAM, str(executor.telegram_chat_id))
-                if chat != self.staff_chat:
-                    await enqueue(
-                        session,
-                        key=outbox_key("dl", request.id, missed.kind.value, deadline, "exec"),
-                        chat=chat,
-                        replies=[self.message(request, missed, reminder=True)],
-                        kind="deadline_reminder",
-                        now=now,
-                        urgent=True,
-                    )
+            chat = executor.chat if executor is not None else None
+            if chat is not None and chat != self.staff_chat:
+                await enqueue(
+                    session,
+                    key=outbox_key("dl", request.id, missed.kind.value, deadline, "exec"),
+                    chat=chat,
+                    replies=[self.message(request, missed, reminder=True)],
+                    kind="deadline_reminder",
+                    now=now,
+                    urgent=True,
+                )
             logger.info(
                 "request %s: %s deadline missed, escalated",
                 request.id,

@@ -38,8 +38,8 @@ DESCRIPTION_LIMIT = 3500  # what a card can show of a conversation turned into a
 
 
 def is_threaded(chat: UserRef) -> bool:
-    """Staff-chat addresses of forum topics are ``chat/thread`` (see ``bot.telegram.channel``)."""
-    return "/" in chat.user_id
+    """A staff-chat address of a thread (a forum topic): ``chat/thread``."""
+    return chat.thread is not None
 
 
 def conversation_text(messages: Sequence[RelayMessage], *, empty: str) -> str:
@@ -51,9 +51,7 @@ def conversation_text(messages: Sequence[RelayMessage], *, empty: str) -> str:
 
 
 def channel_title(channel: ChannelName) -> str:
-    return {ChannelName.TELEGRAM: "Telegram", ChannelName.VIBER: "Viber"}.get(
-        channel, channel.value
-    )
+    return channel.display_name
 
 
 class RelayTexts:

@@ -27,10 +27,8 @@ __all__ = ["RequestAnnouncer", "executor_chat"]
 
 
 def executor_chat(executor: Executor) -> UserRef | None:
-    """The executor's own Telegram chat, if the routing file gives one."""
-    if executor.telegram_chat_id is None:
-        return None
-    return UserRef(ChannelName.TELEGRAM, str(executor.telegram_chat_id))
+    """The executor's own chat, if the routing file gives one."""
+    return executor.chat
 
 
 class RequestAnnouncer:
@@ -45,7 +43,12 @@ class RequestAnnouncer:
         self.staff_chat = staff_chat
 
     def render_card(
-        self, request: Request, history: Sequence[StatusChange], language: str = "uk"
+        self,
+        request: Request,
+        history: Sequence[StatusChange],
+        language: str = "uk",
+        *,
+        shown_in: ChannelName,
     ) -> Reply:
         return cards.render_card(
             request,
@@ -54,6 +57,7 @@ class RequestAnnouncer:
             routing=self.routing,
             tz=self.clock.tz,
             language=language,
+            shown_in=shown_in,
         )
 
     def status_message(self, request: Request, change: StatusChange, language: str) -> Reply:
@@ -145,7 +149,10 @@ class RequestAnnouncer:
             session,
             key=key,
             chat=chat,
-            replies=[self.render_card(request, history), *cards.extra_photos(request)],
+            replies=[
+                self.render_card(request, history, shown_in=chat.channel),
+                *cards.extra_photos(request, shown_in=chat.channel),
+            ],
             kind="card",
             now=self.clock.now(),
             urgent=True,

@@ -47,7 +47,7 @@ goes to the outbox in the same transaction, so it leaves only if the change comm
     else's (indistinguishable). ``await list_for_resident(session, resident_id, limit=10)``.
 ``await find(session, query) -> list[Request]``
     For staff: a phone in any usual Ukrainian form (newest first), else a request number.
-``render_card(request, history, language="uk") -> Reply``
+``render_card(request, history, language="uk", *, shown_in) -> Reply``
     The staff card: every field as plain text, ``Reply.location``, first photo as
     ``Reply.photo`` (Telegram file ids and http(s) URLs only), buttons for the allowed
     transitions ``v1:st:<id>:<status value>`` and ``v1:asg:<id>`` (see ``services.cards``,
@@ -73,7 +73,7 @@ from functools import partial
 from typing import Protocol
 
 from domain.clock import Clock
-from domain.identity import UserRef
+from domain.identity import ChannelName, UserRef
 from domain.messages import Reply
 from domain.metrics import NO_METRICS, Metrics
 from domain.requests import (
@@ -193,9 +193,15 @@ class RequestService:
         return found
 
     def render_card(
-        self, request: Request, history: Sequence[StatusChange], language: str = "uk"
+        self,
+        request: Request,
+        history: Sequence[StatusChange],
+        language: str = "uk",
+        *,
+        shown_in: ChannelName,
     ) -> Reply:
-        return self.announce.render_card(request, history, language)
+        """The staff card for a chat of the ``shown_in`` channel (which photos it can show)."""
+        return self.announce.render_card(request, history, language, shown_in=shown_in)
 
     def status_message(self, request: Request, change: StatusChange, language: str) -> Reply:
         """What the resident is told about ``change`` (their language, plain text)."""

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.identity import ChannelName, UserRef
 from domain.requests import CATEGORIES, DISTRICTS, Category, District
 
 __all__ = [
@@ -53,6 +54,14 @@ class Executor:
     name: str
     telegram_chat_id: int | None = None
     district: District | None = None
+
+    @property
+    def chat(self) -> UserRef | None:
+        """The executor's own chat, if the routing file gives one: the file's field names the
+        channel (``telegram_chat_id``), so this is the one place that knows it."""
+        if self.telegram_chat_id is None:
+            return None
+        return UserRef(ChannelName.TELEGRAM, str(self.telegram_chat_id))
 
 
 @dataclass(frozen=True, slots=True)

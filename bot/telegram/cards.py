@@ -22,6 +22,7 @@ from bot.telegram.render import (
     render_caption_parts,
     render_text_parts,
 )
+from domain.identity import ChannelName
 from domain.messages import Reply
 from domain.requests import Request, StatusChange
 from services.requests import RequestService
@@ -53,12 +54,14 @@ def fit_card(
 ) -> Reply:
     """The card, its description shortened until the rendered card fits ``limit`` characters
     (an edited card is one message; the full text stays in the database)."""
-    card = service.render_card(request, history, STAFF_LANGUAGE)
+    card = service.render_card(request, history, STAFF_LANGUAGE, shown_in=ChannelName.TELEGRAM)
     description = request.description
     while _html_length(card) > limit and len(description) > _SHORTEST_DESCRIPTION:
         overflow = _html_length(card) - limit
         description = description[: max(_SHORTEST_DESCRIPTION, len(description) - overflow - 1)]
-        card = service.render_card(replace(request, description=description + "…"), history)
+        card = service.render_card(
+            replace(request, description=description + "…"), history, shown_in=ChannelName.TELEGRAM
+        )
     return card
 
 

@@ -27,6 +27,7 @@ from bot.telegram.prompts import ask_note
 from bot.telegram.render import keyboards
 from domain.channel import DeliveryError
 from domain.clock import Clock
+from domain.identity import ChannelName
 from domain.messages import Button, Reply
 from domain.payloads import build, parse
 from domain.requests import (
@@ -193,7 +194,7 @@ async def _show(
             media=is_media(message),
         )
         return
-    card = service.render_card(request, history, STAFF_LANGUAGE)
+    card = service.render_card(request, history, STAFF_LANGUAGE, shown_in=ChannelName.TELEGRAM)
     with contextlib.suppress(DeliveryError):
         await TelegramChannel(bot).send(chat_ref(chat_id), [card])
 
@@ -247,7 +248,9 @@ async def _show_picker_or_card(
         rows.append((Button(back, build(ASSIGN_ACTION, request.id, BACK)),))
         markup = keyboards(Reply("", buttons=tuple(rows))).inline
     else:
-        markup = keyboards(service.render_card(request, history, STAFF_LANGUAGE)).inline
+        markup = keyboards(
+            service.render_card(request, history, STAFF_LANGUAGE, shown_in=ChannelName.TELEGRAM)
+        ).inline
     with contextlib.suppress(AiogramError):
         await bot.edit_message_reply_markup(
             chat_id=message.chat.id, message_id=message.message_id, reply_markup=markup

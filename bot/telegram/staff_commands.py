@@ -16,6 +16,7 @@ from bot.telegram.auth import StaffAuthorizer
 from bot.telegram.cards import STAFF_LANGUAGE, staff_text
 from bot.telegram.channel import TelegramChannel, reply_chat
 from domain.channel import DeliveryError
+from domain.identity import ChannelName
 from domain.requests import Request, StatusChange, parse_number
 from services.requests import RequestService
 from storage.base import Storage
@@ -110,6 +111,13 @@ async def _send_cards(
     chat = reply_chat(message)
     for request, history in shown:
         try:
-            await channel.send(chat, [service.render_card(request, history, STAFF_LANGUAGE)])
+            await channel.send(
+                chat,
+                [
+                    service.render_card(
+                        request, history, STAFF_LANGUAGE, shown_in=ChannelName.TELEGRAM
+                    )
+                ],
+            )
         except DeliveryError as error:
             logger.warning("card of request %s not shown: %s", request.id, type(error).__name__)
