@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.identity import ChannelName, UserRef
-from domain.messages import Reply
+from domain.messages import Reply, photo_shown_in
 from domain.requests import Actor, Category, Request, RequestDraft
 from domain.texts import Texts
 from services.outbox import enqueue, outbox_key
@@ -230,9 +230,10 @@ class RelayService:
         """Store an operator's answer and queue it to the resident's own channel.
 
         ``source_key`` identifies the staff message (chat and message id), so a redelivered
-        update queues nothing twice. A photo is a reference valid in ``photo_channel`` only (a
-        Telegram file_id cannot be shown in Viber): for a resident elsewhere only the caption
-        goes. Raises ``RelayNotFound`` / ``RelayClosed``.
+        update queues nothing twice. A photo is a reference given by ``photo_channel`` (the staff
+        side's; the default is the one staff chats live in today): one the resident's channel
+        cannot show (``photo_shown_in``: a Telegram file_id in Viber) is dropped and only the
+        caption goes. Raises ``RelayNotFound`` / ``RelayClosed``.
         """
         relay = await session.relay.get(relay_id)
         if relay is None:
@@ -242,7 +243,9 @@ class RelayService:
         resident = await session.residents.get_by_id(relay.resident_id)
         if resident is None:
             raise RelayNotFound(relay_id)
-        photo_dropped = photo_ref is not None and resident.user.channel is not photo_channel
+        photo_dropped = photo_ref is not None and not photo_shown_in(
+            photo_ref, taken_in=photo_channel, shown_in=resident.user.channel
+        )
         if photo_dropped:
             photo_ref = None
         text = text.strip() if text and text.strip() else None

@@ -31,7 +31,7 @@ from bot.telegram.auth import ANONYMOUS_ADMIN_ID, StaffAuthorizer
 from bot.telegram.channel import chat_ref
 from bot.telegram.filters import InChats, PayloadAction
 from domain.clock import Clock
-from domain.identity import UserRef
+from domain.identity import ChannelName, UserRef
 from domain.locks import KeyedLocks
 from domain.requests import Actor
 from services.relay import RelayClosed, RelayError, RelayNotFound, RelayService
@@ -272,6 +272,7 @@ async def on_operator_message(
                 author=_actor(message),
                 source_key=f"{message.chat.id}:{message.message_id}",
                 now=clock.now(),
+                photo_channel=ChannelName.TELEGRAM,  # a file_id of this bot
             )
     except RelayClosed:
         await _tell(message, relay_service, "relay_staff_closed_cannot_send", number=relay_id)
