@@ -13,14 +13,6 @@ class ChannelName(StrEnum):
     VIBER = "viber"
     CONSOLE = "console"
 
-    @property
-    def display_name(self) -> str:
-        """The channel's name as people write it (in staff texts)."""
-        return _TITLES.get(self, self.value)
-
-
-_TITLES = {ChannelName.TELEGRAM: "Telegram", ChannelName.VIBER: "Viber"}
-
 
 # A place inside a chat (a Telegram forum topic, say) is written ``<chat>/<thread>``: the one
 # address convention every layer shares; each adapter maps it to its platform's fields.

@@ -50,8 +50,9 @@ def conversation_text(messages: Sequence[RelayMessage], *, empty: str) -> str:
     return text if len(text) <= DESCRIPTION_LIMIT else text[: DESCRIPTION_LIMIT - 1] + "…"
 
 
-def channel_title(channel: ChannelName) -> str:
-    return channel.display_name
+def channel_title(texts: Texts, language: str, channel: ChannelName) -> str:
+    """The channel's name in ``language`` (``req_channel_<channel>`` in the text catalogue)."""
+    return texts.get(language, f"req_channel_{channel.value}")
 
 
 class RelayTexts:
@@ -71,7 +72,7 @@ class RelayTexts:
         how = "relay_staff_how_topic" if threaded else "relay_staff_how_reply"
         text = self.staff(
             "relay_staff_header",
-            channel=channel_title(resident.user.channel),
+            channel=channel_title(self.texts, self.staff_language, resident.user.channel),
             language=resident.language,
         )
         return Reply(

@@ -121,7 +121,9 @@ class TelegramRelayDesk:
                 self.service.staff_language,
                 "relay_staff_topic_name",
                 number=relay.id,
-                channel=channel_title(resident.user.channel),
+                channel=channel_title(
+                    self.service.texts, self.service.staff_language, resident.user.channel
+                ),
             )
             try:
                 topic = await self.bot.create_forum_topic(self.staff_chat_id, name=name[:128])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain.identity import ChannelName
 from domain.messages import photo_shown_in
+from domain.texts import LANGUAGES, Texts
 
 TELEGRAM, VIBER, CONSOLE = ChannelName.TELEGRAM, ChannelName.VIBER, ChannelName.CONSOLE
 
@@ -15,5 +16,9 @@ def test_a_file_id_only_in_its_own_channel_a_web_address_anywhere() -> None:
     assert not photo_shown_in("console-photo-1", taken_in=CONSOLE, shown_in=TELEGRAM)
 
 
-def test_every_channel_has_a_display_name() -> None:
-    assert [channel.display_name for channel in ChannelName] == ["Telegram", "Viber", "console"]
+def test_every_channel_has_a_name_in_every_language() -> None:
+    texts = Texts.load()
+    for language in LANGUAGES:
+        names = [texts.get(language, f"req_channel_{channel.value}") for channel in ChannelName]
+        assert all(names), language
+        assert len(set(names)) == len(names), names
