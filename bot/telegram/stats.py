@@ -158,13 +158,14 @@ async def on_export(
 
 
 async def outbox_report(staff_stats: StaffStats) -> Reply:
-    """The queue's counts, the latest dead letters with retry buttons, the Viber bill."""
+    """The queue's counts, the latest dead letters with retry buttons, and the month's bill of
+    every channel whose delivery policy counted something (Viber's 24-hour window)."""
     now = staff_stats.clock.now()
     month = now.astimezone(staff_stats.clock.tz).strftime("%Y-%m")
     async with staff_stats.storage.snapshot() as session:
         counts = await session.outbox.counts()
         dead = await session.outbox.list(status=OutboxStatus.DEAD, limit=DEAD_SHOWN)
-        bill = await session.stats.proactive_bill(ChannelName.VIBER, month)
+        bills = [await session.stats.proactive_bill(channel, month) for channel in ChannelName]
     t = staff_stats.t
     lines = [
         t(
@@ -175,15 +176,20 @@ async def outbox_report(staff_stats: StaffStats) -> Reply:
             dead=counts[OutboxStatus.DEAD],
             cancelled=counts[OutboxStatus.CANCELLED],
         ),
+    ]
+    lines.extend(
         t(
-            "ntf_viber_bill",
+            "ntf_channel_bill",
+            channel=t(f"req_channel_{bill.channel.value}"),
             month=month,
             billed=bill.billed,
             free=bill.free,
             held=bill.held,
             dropped=bill.dropped,
-        ),
-    ]
+        )
+        for bill in bills
+        if bill.billed or bill.free or bill.held or bill.dropped
+    )
     if not dead:
         lines.append(t("ntf_outbox_none"))
     for message in dead:

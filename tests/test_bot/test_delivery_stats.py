@@ -179,3 +179,17 @@ async def test_outbox_lists_dead_letters_and_a_button_retries_one(staff: StaffBo
         again = await session.outbox.get(message.id)
     assert again is not None
     assert again.status is OutboxStatus.PENDING
+
+
+async def test_outbox_shows_the_month_bill_of_each_channel_that_counted_one(
+    staff: StaffBot,
+) -> None:
+    month = staff.clock.now().astimezone(staff.clock.tz).strftime("%Y-%m")
+    [before] = await staff.say(group_message_update(STAFF_CHAT, MEMBER, "/outbox"), STAFF_CHAT)
+    assert " за " + month not in (before.text or "")
+    async with staff.storage.transaction() as session:
+        await session.stats.count_proactive(ChannelName.VIBER, month, billed=2, held=1)
+    [report] = await staff.say(group_message_update(STAFF_CHAT, MEMBER, "/outbox"), STAFF_CHAT)
+    text = report.text or ""
+    assert f"Viber за {month}: платних повідомлень 2, безкоштовних 0, відкладено 1" in text
+    assert f"Telegram за {month}" not in text
