@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from domain.messages import Button, Kind, Reply
 from domain.payloads import Payload, build
-from domain.requests import Request, RequestError, Status, StatusChange, format_number
+from domain.requests import (
+    EventKind,
+    Request,
+    RequestError,
+    Status,
+    StatusChange,
+    format_number,
+)
 from handlers.context import Context
 from handlers.menu import main_menu, menu_button_row
 from handlers.registry import Registry
@@ -31,7 +38,9 @@ class AwaitAnswer:
     async def request_changed(
         self, session: StoreSession, request: Request, change: StatusChange
     ) -> None:
-        if change.to_status is not Status.NEEDS_INFO:
+        # A status change to needs_info only: other events (an executor assigned) carry the
+        # request's current status too, and must not pull the resident back in.
+        if change.event is not EventKind.STATUS or change.to_status is not Status.NEEDS_INFO:
             return
         state = await session.conversations.load(request.resident_id)
         if state.step == "idle":

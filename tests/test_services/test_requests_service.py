@@ -345,6 +345,23 @@ async def test_a_question_goes_to_the_resident_with_an_answer_button(
     assert (state.step, state.data) == (S_ANSWER, {"request_id": request.id})
 
 
+async def test_reassigning_a_request_that_waits_for_an_answer_leaves_the_resident_alone(
+    storage: SqliteStorage, clock: ManualClock
+) -> None:
+    service = make_service(clock)
+    service.add_observer(AwaitAnswer())
+    request = await file_water(storage, clock, service)
+    async with storage.transaction() as session:
+        await service.change_status(session, request.id, Status.NEEDS_INFO, OPERATOR, "Під'їзд?")
+        # The resident answered (or left the step): they are idle, the request still waits.
+        await session.conversations.save(
+            request.resident_id, ConversationState("idle", {}), now=clock.now()
+        )
+        await service.assign(session, request.id, "social_policy", OPERATOR)
+        state = await session.conversations.load(request.resident_id)
+    assert state.step == "idle"
+
+
 async def test_a_question_does_not_break_a_resident_in_another_flow(
     storage: SqliteStorage, clock: ManualClock
 ) -> None:
