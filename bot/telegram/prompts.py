@@ -14,7 +14,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import AiogramError
-from aiogram.filters import Command, Filter
+from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, ForceReply, Message
 
 from bot.telegram.answers import answer_query, reply_note
@@ -32,8 +32,21 @@ from storage.relay import StaffPrompt
 logger = logging.getLogger(__name__)
 
 PROMPT_WINDOW = timedelta(minutes=15)
-# /cancel the way _command() read it before: any case, addressed to any bot.
-CANCEL = Command("cancel", ignore_case=True, ignore_mention=True)
+
+
+class CancelCommand(Filter):
+    """``/cancel`` in any case, addressed to any bot, as a text or as a photo's caption (an
+    operator may answer a prompt with a photo; aiogram's ``Command`` reads the text only)."""
+
+    async def __call__(self, message: Message) -> bool:
+        text = (message.text or message.caption or "").strip()
+        if not text.startswith("/"):
+            return False
+        word = text[1:].split(maxsplit=1)[0] if len(text) > 1 else ""
+        return word.split("@", 1)[0].lower() == "cancel"
+
+
+CANCEL = CancelCommand()
 
 
 async def ask_note(

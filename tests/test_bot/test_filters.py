@@ -62,3 +62,15 @@ async def test_payload_action_with_a_number() -> None:
     assert await status(press("v1:st:12:done", None)) == {"request_id": 12, "args": ("done",)}
     assert not await status(press("v1:st:abc:done", None))
     assert not await status(press("v1:asg:12", None))
+
+
+async def test_cancel_is_read_from_a_text_or_a_photo_caption_in_any_case() -> None:
+    from bot.telegram.prompts import CANCEL  # noqa: PLC0415 - the staff side's filter
+
+    assert await CANCEL(message(-100, "supergroup", "/cancel"))
+    assert await CANCEL(message(-100, "supergroup", "/Cancel@city1520_bot причина"))
+    photo = message(-100, "supergroup", None).model_copy(update={"caption": "/cancel"})
+    assert await CANCEL(photo)
+    assert not await CANCEL(message(-100, "supergroup", "/cancelled"))
+    assert not await CANCEL(message(-100, "supergroup", "cancel"))
+    assert not await CANCEL(message(-100, "supergroup", None))
