@@ -287,6 +287,17 @@ def create_notifier(
         )
         worker_channels[ChannelName.TELEGRAM] = TelegramChannel(paced, wait_retry_after=False)
         closers.append(paced.session.close)
+    if settings.viber_token is not None and ChannelName.VIBER not in worker_channels:
+        # ``python -m bot worker``: no webhook here, but Viber's messages are delivered too.
+        from bot.viber import ViberChannel, ViberClient  # noqa: PLC0415 - only when configured
+
+        client = ViberClient(
+            settings.viber_token.get_secret_value(),
+            base_url=settings.viber_api_url,
+            sender_name=settings.viber_bot_name,
+        )
+        worker_channels[ChannelName.VIBER] = ViberChannel(client, settings.viber_bot_name)
+        closers.append(client.close)
     worker = OutboxWorker(
         storage,
         worker_channels,

@@ -15,7 +15,8 @@ class ChannelName(StrEnum):
 
 
 # A place inside a chat (a Telegram forum topic, say) is written ``<chat>/<thread>``: the one
-# address convention every layer shares; each adapter maps it to its platform's fields.
+# address convention every layer shares; each adapter maps it to its platform's fields. Only
+# for chats that have threads (staff chats): a Viber user id may itself contain "/".
 THREAD_SEPARATOR = "/"
 
 

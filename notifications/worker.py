@@ -81,7 +81,8 @@ class Outcome(StrEnum):
     """What happened to one message in one delivery attempt."""
 
     SENT = "sent"
-    RETRY = "retry"  # back to pending: 429, a temporary failure, or held by the Viber policy
+    # Back to pending: a 429, a temporary failure, or held by a channel's delivery policy.
+    RETRY = "retry"
     DEAD = "dead"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"  # no longer pending when we came to it

@@ -1,7 +1,9 @@
-"""Domain services shared by every channel: requests (filing, routing, lifecycle) and their cards,
-and the operator relay.
+"""Domain services shared by the conversation and the delivery side: requests (filing,
+routing, lifecycle, announcements) and their cards, follow-ups after "done", deadline
+escalations, the operator relay, and the outbox write with its codec.
 
-Channel-neutral like ``handlers/``: no messenger library is imported here (a test checks it).
+Below ``handlers`` and ``notifications``, above ``storage``: no messenger library and no
+conversation step names here (the layer contracts in pyproject.toml check the imports).
 """
 
 from services.relay import RelayClosed, RelayError, RelayNotFound, RelayService

@@ -19,7 +19,8 @@ transactions. What goes and what stays:
   platforms' redelivery horizon: see ``notifications.maintenance``).
 
 The statistics (``StatsStore``) read requests, their history, follow-ups, consultations and the
-Viber bill, none of which is touched here, so every figure stays the same.
+monthly bill of messages the bot started, none of which is touched here, so every figure
+stays the same.
 """
 
 from __future__ import annotations

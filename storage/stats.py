@@ -1,4 +1,5 @@
-"""The statistics contract: figures for a period by SQL, the requests export, the Viber bill.
+"""The statistics contract: figures for a period by SQL, the requests export, the
+monthly bill of messages the bot started, per channel.
 
 Every method runs inside the caller's transaction (``StoreSession.stats``). A period is the
 half-open interval ``[start, end)``; ``None`` leaves that side open (running totals).

@@ -1,4 +1,4 @@
-"""The one-way layers (README, "How the code is laid out"), checked by import-linter.
+"""The one-way layers (README, "The layers"), checked by import-linter.
 
 The contracts live in ``pyproject.toml`` (``[tool.importlinter]``) and ``make lint`` runs them.
 Here they run on the code as it is (kept) and on a copy with one deliberate offence each (an

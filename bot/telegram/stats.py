@@ -7,7 +7,8 @@ phone numbers, addresses and descriptions only for ``OPERATOR_IDS``.
 
 Periods: ``/stats`` (yesterday), ``/stats today``, ``/stats 7d``, ``/stats 2026-11-01
 2026-11-24``. ``/outbox`` shows the queue, the dead letters with a retry button each
-(``v1:obx:<id>``, ``v1:obx:all``) and this month's Viber bill.
+(``v1:obx:<id>``, ``v1:obx:all``) and this month's bill of each channel
+whose delivery policy counted messages (Viber's 24-hour window).
 """
 
 from __future__ import annotations
