@@ -31,7 +31,8 @@ from bot.console import ConsoleChannel, run_console
 from bot.notifier import Notifier
 from bot.settings import Settings
 from bot.viber import ViberChannel, ViberClient, setup_viber
-from bot.viber.webhook import Deliver
+from bot.viber.media import PhotoKeeper
+from bot.viber.webhook import Deliver, KeepPhoto
 from domain.channel import Channel, DeliveryError
 from domain.identity import ChannelName, UserRef
 from domain.messages import Incoming, Kind, Reply
@@ -163,7 +164,7 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
         if settings.telegram_token is not None:
             token = settings.telegram_token.get_secret_value()
             bot = create_bot(token, settings.telegram_api_url)
-            channel = TelegramChannel(bot)
+            channel = TelegramChannel(bot, media=core.media)
             channels[ChannelName.TELEGRAM] = channel
             replies.add_channel(ChannelName.TELEGRAM, channel)
             # Staff chat and executors' chats: cards, /find, /request, the operator relay.
@@ -208,7 +209,16 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             viber_channel = ViberChannel(viber_client, settings.viber_bot_name)
             channels[ChannelName.VIBER] = viber_channel
             replies.add_channel(ChannelName.VIBER, viber_channel)
-            wire_viber(app, core, settings, viber_channel, deliver=replies.send)
+            # A picture's URL expires: it is downloaded and kept when it arrives.
+            keeper = PhotoKeeper(viber_client, core.media) if core.media is not None else None
+            wire_viber(
+                app,
+                core,
+                settings,
+                viber_channel,
+                deliver=replies.send,
+                keep_photo=keeper.keep if keeper is not None else None,
+            )
         # Before the first update is taken: what a killed process left in flight is recovered.
         notifier = await start_notifier(core, channels)
         ops.notifier = notifier
@@ -271,6 +281,7 @@ def wire_viber(
     channel: ViberChannel,
     *,
     deliver: Deliver | None = None,
+    keep_photo: KeepPhoto | None = None,
 ) -> None:
     """The Viber webhook on the shared server; subscriptions mark residents (un)reachable."""
     token = settings.viber_token.get_secret_value() if settings.viber_token else ""
@@ -293,6 +304,7 @@ def wire_viber(
         on_subscription=on_subscription,
         welcome=welcome,
         deliver=deliver,
+        keep_photo=keep_photo,
         path=VIBER_WEBHOOK_PATH,
     )
 

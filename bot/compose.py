@@ -23,6 +23,7 @@ from bot.viber.policy import ViberDeliveryPolicy, ViberProactive
 from domain.channel import Channel
 from domain.clock import Clock, SystemClock
 from domain.identity import ChannelName, UserRef
+from domain.media import MediaStore
 from domain.metrics import NO_METRICS, Metrics
 from domain.texts import Texts
 from faq.crisis import load_crisis
@@ -55,6 +56,7 @@ from services.requests import RequestService
 from services.routing import load_routing
 from storage.base import Storage
 from storage.maintenance import DatabaseHealth, DatabaseMaintenance
+from storage.media import FileMediaStore, default_media_dir
 from storage.sqlite import open_storage
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
     "build_core",
     "build_features",
     "build_followups",
+    "build_media",
     "build_ops",
     "build_request_service",
     "create_notifier",
@@ -90,6 +93,8 @@ class Core:
     # (the concrete database behind ``storage``: one object, seen through three interfaces).
     health: DatabaseHealth | None = None
     maintenance: DatabaseMaintenance | None = None
+    # Photos the bot keeps itself (a Viber picture, downloaded when it arrives): MEDIA_DIR.
+    media: MediaStore | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -175,6 +180,19 @@ def build_features(
     return features, preparers
 
 
+def build_media(settings: Settings, *, base: Path | None = None) -> FileMediaStore:
+    """The kept photos: ``MEDIA_DIR``, or ``media/`` beside the SQLite file; created here (a
+    directory that cannot be only costs the keeping: photos stay platform references)."""
+    directory = settings.media_dir
+    if directory is None:
+        directory = default_media_dir(settings.database_url, base=base)
+    elif not directory.is_absolute() and base is not None:
+        directory = base / directory
+    store = FileMediaStore(directory, max_bytes=settings.media_max_bytes)
+    store.ensure()
+    return store
+
+
 async def build_core(
     settings: Settings, *, clock: Clock | None = None, base: Path | None = None
 ) -> Core:
@@ -217,6 +235,7 @@ async def build_core(
         metrics=metrics,
         health=storage,
         maintenance=storage,
+        media=build_media(settings, base=base),
     )
 
 
@@ -285,7 +304,9 @@ def create_notifier(
         paced = create_paced_bot(
             settings.telegram_token.get_secret_value(), settings.telegram_api_url, limiter
         )
-        worker_channels[ChannelName.TELEGRAM] = TelegramChannel(paced, wait_retry_after=False)
+        worker_channels[ChannelName.TELEGRAM] = TelegramChannel(
+            paced, wait_retry_after=False, media=core.media
+        )
         closers.append(paced.session.close)
     if settings.viber_token is not None and ChannelName.VIBER not in worker_channels:
         # ``python -m bot worker``: no webhook here, but Viber's messages are delivered too.

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"  # noqa: S104 - a webhook server must listen beyond loopback
 
     database_url: str = DEFAULT_DATABASE_URL
+    # Photos the bot keeps itself (a Viber picture's URL expires): MEDIA_DIR (empty: media/
+    # beside the SQLite file), at most MEDIA_MAX_BYTES each; JPEG, PNG, WebP or GIF only.
+    media_dir: Path | None = None
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     timezone: str = "Europe/Kyiv"
     followup_delay: Annotated[timedelta, NoDecode] = timedelta(hours=24)
     quiet_hours: str = "22:00-08:00"
@@ -121,6 +125,7 @@ class Settings(BaseSettings):
         "routing_file",
         "ops_port",
         "backup_dir",
+        "media_dir",
         mode="before",
     )
     @classmethod

@@ -59,7 +59,8 @@ class Contact:
 
 @dataclass(frozen=True, slots=True)
 class Photo:
-    """A picture reference the same channel can send again (Telegram file_id, Viber URL)."""
+    """A picture reference the same channel can send again (Telegram file_id, Viber URL), or
+    a file the bot kept (``media:<sha256>.<ext>``, ``domain.media``)."""
 
     ref: str
     caption: str | None = None
@@ -150,5 +151,6 @@ class Handled:
 def photo_shown_in(ref: str, *, taken_in: ChannelName, shown_in: ChannelName) -> bool:
     """Whether a stored photo reference can be shown in another channel's chat: a platform's
     file id (a Telegram ``file_id``) only by the channel that gave it; a web address by any
-    (Telegram fetches a Viber photo's URL). A console reference is a placeholder."""
-    return taken_in is shown_in or ref.startswith(("https://", "http://"))
+    (Telegram fetches a Viber photo's URL); a photo the bot kept itself (``media:``, see
+    ``domain.media``) by any that can upload it. A console reference is a placeholder."""
+    return taken_in is shown_in or ref.startswith(("https://", "http://", "media:"))

@@ -4,11 +4,14 @@
 ``server.base_url``. It checks ``X-Viber-Auth-Token`` like Viber (a wrong token is HTTP 200 with
 status 2), validates message shapes (status 3 badData), records every call, and plays queued
 faults. The callback builders produce the JSON Viber posts to a webhook, shaped as documented.
+It also serves media downloads (``GET /media/<name>``, what a picture's ``media`` URL points
+at on Viber's CDN): ``server.media_url()`` is a tiny valid JPEG; ``add_media`` serves others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import itertools
@@ -23,6 +26,7 @@ from aiohttp import web
 
 __all__ = [
     "DEFAULT_TOKEN",
+    "TINY_JPEG",
     "FakeViberServer",
     "Fault",
     "RecordedCall",
@@ -84,6 +88,21 @@ class _BadData(Exception):
     """A message the real Viber would refuse with status 3."""
 
 
+# A valid 1x1 JPEG (632 bytes): what a resident's picture download gives by default.
+TINY_JPEG = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4"
+    "UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2Nj"
+    "Y2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAABAAEDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcI"
+    "CQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRol"
+    "JicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ip"
+    "qrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAA"
+    "AAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLR"
+    "ChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaX"
+    "mJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEA"
+    "PwDHooorhPqD/9k="
+)
+
+
 class FakeViberServer:
     """A Viber REST API stand-in for tests; use ``async with FakeViberServer() as viber``."""
 
@@ -100,6 +119,9 @@ class FakeViberServer:
         self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        # name -> (bytes, declared content type) served at GET /media/<name>; the names asked.
+        self.media: dict[str, tuple[bytes, str]] = {"photo.jpg": (TINY_JPEG, "image/jpeg")}
+        self.media_requests: list[str] = []
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -122,6 +144,7 @@ class FakeViberServer:
             "get_user_details",
         ):
             app.router.add_post(f"/pa/{endpoint}", self._endpoint(endpoint))
+        app.router.add_get("/media/{name}", self._serve_media)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -143,6 +166,27 @@ class FakeViberServer:
         return self._base_url
 
     # --- test controls -------------------------------------------------------------------
+
+    def media_url(self, name: str = "photo.jpg") -> str:
+        """The download URL of a served file, shaped like Viber's (a query string, which the
+        callback builder's thumbnail URL extends)."""
+        origin = self.base_url.removesuffix("/pa")
+        return f"{origin}/media/{name}?dlid=test-{name}"
+
+    def add_media(self, name: str, data: bytes, content_type: str = "image/jpeg") -> str:
+        """Serve ``data`` at ``media_url(name)`` (the declared type is not checked: a lying
+        header is part of what a test may want); returns that URL."""
+        self.media[name] = (data, content_type)
+        return self.media_url(name)
+
+    async def _serve_media(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.media_requests.append(name)
+        found = self.media.get(name)
+        if found is None:
+            return web.Response(status=404, text="expired")
+        data, content_type = found
+        return web.Response(body=data, content_type=content_type)
 
     def fail_next(self, *faults: Fault) -> None:
         """Queue faults; each one answers one upcoming call, in order."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import TypeVar
 
@@ -19,7 +20,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import BufferedInputFile, Message, ReplyKeyboardRemove
+from aiogram.types import BufferedInputFile, FSInputFile, Message, ReplyKeyboardRemove
 
 from bot.telegram.render import escape, keyboards, render_caption_parts, render_text_parts
 from domain.channel import (
@@ -29,6 +30,7 @@ from domain.channel import (
     Sent,
     TemporaryFailure,
 )
+from domain.media import MediaStore, is_media_ref
 from domain.messages import ChannelName, Reply, UserRef
 
 logger = logging.getLogger(__name__)
@@ -53,9 +55,12 @@ class TelegramChannel:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         wait_retry_after: bool = True,
+        media: MediaStore | None = None,
     ):
         self.bot = bot
         self._sleep = sleep
+        # Where a ``media:`` photo (kept by the bot, e.g. a Viber picture) is read to upload it.
+        self._kept = media
         # The outbox worker passes False: it never waits inside a send (another chat can go
         # meanwhile); it pauses the chat and reschedules the message instead.
         self._wait_retry_after = wait_retry_after
@@ -69,6 +74,7 @@ class TelegramChannel:
         return sent
 
     async def _send_one(self, chat_id: int, thread_id: int | None, reply: Reply) -> list[Message]:
+        reply = self._without_lost_photo(reply)
         marks = keyboards(reply)
         messages: list[Message] = []
         parts = render_text_parts(reply)
@@ -150,15 +156,29 @@ class TelegramChannel:
             )
         assert reply.photo is not None
         photo = reply.photo
+        kept = self._kept.path_of(photo.ref) if self._kept is not None else None
+        # A kept file is uploaded (multipart); a file_id or a URL is passed as it is.
+        source: str | FSInputFile = FSInputFile(kept) if kept is not None else photo.ref
         return await self._call(
             lambda: self.bot.send_photo(
                 chat_id,
-                photo.ref,
+                source,
                 caption=caption,
                 message_thread_id=thread_id,
                 reply_markup=inline,  # type: ignore[arg-type]  # markup is an inline keyboard
             )
         )
+
+    def _without_lost_photo(self, reply: Reply) -> Reply:
+        """A ``media:`` photo whose file is not here (no MEDIA_DIR, or deleted) is left out:
+        Telegram would refuse the whole message for it, the text still matters."""
+        photo = reply.photo
+        if photo is None or not is_media_ref(photo.ref):
+            return reply
+        if self._kept is not None and self._kept.path_of(photo.ref) is not None:
+            return reply
+        logger.warning("telegram: a kept photo is missing from the media directory; left out")
+        return replace(reply, photo=None)
 
     async def remove_share_keyboard(self, chat: UserRef, text: str) -> None:
         chat_id, thread_id = parse_chat(chat)

@@ -155,6 +155,33 @@ class ViberClient:
         user = (answer.model_extra or {}).get("user")
         return dict(user) if isinstance(user, dict) else {}
 
+    async def download(self, url: str, *, max_bytes: int, time_limit: float = 10) -> bytes:
+        """The bytes at ``url`` (a picture's ``media`` URL), read in chunks and refused with
+        ``ValueError`` as soon as they pass ``max_bytes`` (whatever Content-Length says). The
+        auth token is not sent: media URLs are Viber's CDN, not its API. Network failures and
+        timeouts are ``TemporaryFailure``; an HTTP error status is ``ValueError``."""
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("not a web address")
+        session = await self._session_for_call()
+        try:
+            async with session.get(
+                url, timeout=aiohttp.ClientTimeout(total=time_limit), allow_redirects=True
+            ) as response:
+                if response.status != 200:
+                    raise ValueError(f"HTTP {response.status}")
+                if response.content_length is not None and response.content_length > max_bytes:
+                    raise ValueError(f"{response.content_length} bytes announced")
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise ValueError(f"more than {max_bytes} bytes")
+        except TimeoutError as exc:
+            raise TemporaryFailure("media download timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise TemporaryFailure(f"media download: {type(exc).__name__}") from exc
+        return bytes(data)
+
     async def _session_for_call(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             if not self._owns_session:

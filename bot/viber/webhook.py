@@ -17,6 +17,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -46,6 +47,7 @@ __all__ = [
     "VIBER_WEBHOOK",
     "Deliver",
     "Handle",
+    "KeepPhoto",
     "OnDelivery",
     "OnSubscription",
     "ViberWebhook",
@@ -64,6 +66,8 @@ Deliver = Callable[[UserRef, Handled], None]
 OnSubscription = Callable[[UserRef, bool], Awaitable[None]]
 OnDelivery = Callable[[str, str], Awaitable[None]]
 Welcome = Callable[[UserRef, str | None], Awaitable[Sequence[Reply]]]
+# A picture's URL -> the reference to keep (``PhotoKeeper.keep``: a ``media:`` file, or the URL).
+KeepPhoto = Callable[[str], Awaitable[str]]
 
 DUPLICATE_WINDOW = 300.0  # seconds a message_token is remembered in memory
 DUPLICATE_LIMIT = 50_000  # tokens remembered at most
@@ -84,6 +88,7 @@ class ViberWebhook:
         on_delivery: OnDelivery | None = None,
         welcome: Welcome | None = None,
         deliver: Deliver | None = None,
+        keep_photo: KeepPhoto | None = None,
         duplicate_window: float = DUPLICATE_WINDOW,
         welcome_timeout: float = WELCOME_TIMEOUT,
         shutdown_grace: float = SHUTDOWN_GRACE,
@@ -98,6 +103,7 @@ class ViberWebhook:
         self._on_delivery = on_delivery
         self._welcome = welcome
         self._deliver = deliver
+        self._keep_photo = keep_photo
         self._duplicate_window = duplicate_window
         self._welcome_timeout = welcome_timeout
         self._shutdown_grace = shutdown_grace
@@ -184,6 +190,7 @@ class ViberWebhook:
             # The next keyboard page is the channel's own memory: nothing to commit.
             self._spawn(incoming.user.user_id, lambda: self._more(incoming), "more")
             return True
+        incoming = await self._kept(incoming)
         result = await self._handle(incoming)
         handled = result if isinstance(result, Handled) else Handled(list(result))
         if not handled.committed:
@@ -198,6 +205,17 @@ class ViberWebhook:
                 incoming.update_key,
             )
         return True
+
+    async def _kept(self, incoming: Incoming) -> Incoming:
+        """A picture downloaded and kept before the conversation sees it (``bot.viber.media``):
+        outside its transaction, while Viber's URL still works; on failure the URL stays."""
+        photo = incoming.photo
+        if self._keep_photo is None or incoming.kind is not Kind.PHOTO or photo is None:
+            return incoming
+        ref = await self._keep_photo(photo.ref)
+        if ref == photo.ref:
+            return incoming
+        return replace(incoming, photo=replace(photo, ref=ref))
 
     async def _more(self, incoming: Incoming) -> None:
         if not await self._channel.show_next_keyboard_page(incoming.user):
@@ -300,6 +318,7 @@ def setup_viber(
     on_delivery: OnDelivery | None = None,
     welcome: Welcome | None = None,
     deliver: Deliver | None = None,
+    keep_photo: KeepPhoto | None = None,
     path: str = "/viber",
 ) -> ViberWebhook:
     """Add the Viber callback route at ``path`` to ``app`` and close it on shutdown.
@@ -317,6 +336,7 @@ def setup_viber(
         on_delivery=on_delivery,
         welcome=welcome,
         deliver=deliver,
+        keep_photo=keep_photo,
     )
     app[VIBER_WEBHOOK] = webhook
     app.router.add_post(path, webhook.on_callback)

@@ -16,6 +16,12 @@ def test_a_file_id_only_in_its_own_channel_a_web_address_anywhere() -> None:
     assert not photo_shown_in("console-photo-1", taken_in=CONSOLE, shown_in=TELEGRAM)
 
 
+def test_a_photo_the_bot_kept_is_shown_anywhere() -> None:
+    kept = "media:" + "ab" * 32 + ".jpg"
+    assert photo_shown_in(kept, taken_in=VIBER, shown_in=TELEGRAM)
+    assert photo_shown_in(kept, taken_in=VIBER, shown_in=VIBER)
+
+
 def test_every_channel_has_a_name_in_every_language() -> None:
     texts = Texts.load()
     for language in LANGUAGES:

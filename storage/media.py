@@ -1,0 +1,97 @@
+"""Kept photos as files in ``MEDIA_DIR`` (``domain.media.MediaStore``).
+
+A file is named by the SHA-256 of its bytes and the extension its magic bytes give, so the same
+picture sent twice is kept once, and a reference can never name a path of its own choosing.
+It is written to a temporary file in the same directory, flushed to disk, then renamed into
+place (``os.replace``: atomic on one file system), so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from domain.media import MediaRefused, image_extension, is_media_ref, media_ref
+from storage.errors import ConfigurationError
+from storage.url import sqlite_path
+
+__all__ = ["DEFAULT_MEDIA_MAX_BYTES", "FileMediaStore", "default_media_dir"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MEDIA_MAX_BYTES = 10 * 1024 * 1024
+
+
+def default_media_dir(database_url: str, *, base: Path | None = None) -> Path:
+    """``media/`` beside the SQLite file; ``data/media`` under ``base`` for another backend."""
+    try:
+        return sqlite_path(database_url, base=base).parent / "media"
+    except ConfigurationError:
+        return (base or Path.cwd()) / "data" / "media"
+
+
+class FileMediaStore:
+    """Image files under one directory, at most ``max_bytes`` each."""
+
+    def __init__(self, directory: Path, *, max_bytes: int = DEFAULT_MEDIA_MAX_BYTES) -> None:
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be positive")
+        self.directory = directory
+        self._max_bytes = max_bytes
+
+    def __repr__(self) -> str:
+        return f"FileMediaStore({str(self.directory)!r}, max_bytes={self._max_bytes})"
+
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    def ensure(self) -> bool:
+        """Create the directory; False (and a warning) when it cannot be: photos then stay
+        as the platform's references, nothing else stops."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            logger.warning("media directory %s cannot be created: %s", self.directory, error)
+            return False
+        return True
+
+    def put(self, data: bytes) -> str:
+        if not data:
+            raise MediaRefused("empty file")
+        if len(data) > self._max_bytes:
+            raise MediaRefused(f"{len(data)} bytes, more than {self._max_bytes}")
+        extension = image_extension(data)
+        if extension is None:
+            raise MediaRefused("not a JPEG, PNG, WebP or GIF image")
+        ref = media_ref(hashlib.sha256(data).hexdigest(), extension)
+        target = self.directory / ref.removeprefix("media:")
+        if target.is_file():
+            return ref  # the same bytes are kept already
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".incoming-")
+        except OSError as error:
+            raise MediaRefused(f"cannot write to {self.directory}: {error}") from error
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(temporary, 0o640)
+            os.replace(temporary, target)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise MediaRefused(f"cannot write to {self.directory}: {error}") from error
+        return ref
+
+    def path_of(self, ref: str) -> Path | None:
+        if not is_media_ref(ref):
+            return None
+        path = self.directory / ref.removeprefix("media:")
+        return path if path.is_file() else None
