@@ -20,6 +20,7 @@ from faq.crisis import load_crisis
 from faq.errors import ContentError
 from faq.knowledge import CITY_TZ, KnowledgeBase, load_knowledge_base
 from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
+from faq.smalltalk import load_smalltalk
 from faq.text import fold
 
 if TYPE_CHECKING:
@@ -315,6 +316,13 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"OK: {len(crisis.categories)} crisis categories, {len(crisis.hotlines)} numbers "
             f"({', '.join(detector.categories)})"
         )
+    try:
+        smalltalk = load_smalltalk()
+    except ContentError as exc:
+        print(f"small talk is not valid:\n{exc}", file=err)
+        failed = True
+    else:
+        summary.append(f"OK: {len(smalltalk.groups)} small-talk groups")
     shelters_path = args.shelters or SAMPLE_SHELTERS_CSV
     try:
         shelters = load_shelters(shelters_path)

@@ -11,7 +11,6 @@ taken.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from functools import partial
 
@@ -24,49 +23,11 @@ from faq.shelters import ShelterDirectory, map_url
 from handlers.context import Context
 from handlers.menu import menu_button_row
 from handlers.registry import Registry
+from handlers.smalltalk import smalltalk_group, smalltalk_reply
 from storage.consultations import NewConsultation, NewSuggestions
 
 PREPARED_KEY = "faq_verdict"
 MAX_RELATED = 3
-_WORDS = re.compile(r"[^\w']+", re.UNICODE)
-
-# Small talk is answered before matching: a greeting is not an unanswered question.
-GREETINGS = {
-    "привіт",
-    "привiт",
-    "вітаю",
-    "добрий день",
-    "доброго дня",
-    "добрий вечір",
-    "добрий ранок",
-    "доброго ранку",
-    "здрастуйте",
-    "здравствуйте",
-    "привет",
-    "добрый день",
-    "доброе утро",
-    "добрый вечер",
-    "hello",
-    "hi",
-    "хай",
-    "салют",
-    "день добрий",
-}
-THANKS = {
-    "дякую",
-    "дякую вам",
-    "щиро дякую",
-    "дуже дякую",
-    "спасибі",
-    "спасибо",
-    "спасибо большое",
-    "благодарю",
-    "thanks",
-    "thank you",
-    "ок дякую",
-    "дякую ок",
-    "ок спасибо",
-}
 
 
 def count_consultation(ctx: Context, decision: Decision, source: str) -> None:
@@ -74,10 +35,6 @@ def count_consultation(ctx: Context, decision: Decision, source: str) -> None:
     given, topics suggested, nothing found) and where it came from (``NewConsultation.source``),
     never the question."""
     ctx.session.after_commit(partial(ctx.metrics.consultation, decision.value, source))
-
-
-def _normalized(text: str) -> str:
-    return " ".join(word for word in _WORDS.split(text.lower()) if word)
 
 
 @dataclass(frozen=True)
@@ -109,8 +66,8 @@ class ConsultFeature:
 
     async def prepare(self, incoming: Incoming, text: str) -> dict[str, object]:
         """Matching is done before the transaction opens, so it never holds up other writers."""
-        if _normalized(text) in GREETINGS | THANKS:
-            return {}
+        if smalltalk_group(text) is not None:
+            return {}  # small talk is answered before matching (``handlers.smalltalk``)
         return {PREPARED_KEY: await self._classify(text)}
 
     async def _classify(self, text: str) -> Verdict:
@@ -165,11 +122,10 @@ class ConsultFeature:
 
     async def on_text(self, ctx: Context) -> list[Reply]:
         text = (ctx.incoming.text or "").strip()
-        normalized = _normalized(text)
-        if normalized in GREETINGS:
-            return [Reply(ctx.t("greeting_reply"), buttons=(self._topics_row(ctx),))]
-        if normalized in THANKS:
-            return [Reply(ctx.t("thanks_reply"), buttons=(menu_button_row(ctx),))]
+        group = smalltalk_group(text)
+        if group is not None:
+            # "дякую", "👍", "ти бот?": not an unanswered question.
+            return smalltalk_reply(ctx, group)
         prepared = ctx.prepared.get(PREPARED_KEY)
         verdict: Verdict = prepared if isinstance(prepared, Verdict) else await self._classify(text)
         best = verdict.best

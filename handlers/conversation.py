@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -12,9 +13,9 @@ from datetime import datetime
 from domain.clock import Clock
 from domain.identity import UserRef
 from domain.locks import KeyedLocks
-from domain.messages import Handled, Incoming, Kind, Reply, said
+from domain.messages import Button, Handled, Incoming, Kind, Reply, said
 from domain.metrics import NO_METRICS, Metrics
-from domain.payloads import parse
+from domain.payloads import build, parse
 from domain.texts import Texts
 from handlers.context import Context
 from handlers.registry import Feature, Registry
@@ -24,6 +25,10 @@ from storage.errors import StorageBusy
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4000  # longer texts are refused with a clear answer (Telegram caps at 4096 anyway)
+# What "/name" must look like to be answered as a command the bot does not know ("/foo",
+# "/help2", "/старт"); "/", "/ 5" or "/123" go on as ordinary text.
+_COMMAND = re.compile(r"[^\W\d_]\w*")
+MAX_COMMAND = 32  # an unknown command is quoted back at most this long
 
 Preparer = Callable[[Incoming, str], Awaitable[dict[str, object]]]
 # Writes the replies to an update in the update's own transaction:
@@ -194,6 +199,10 @@ class Conversation:
                 command = registry.commands.get(name)
                 if command is not None:
                     return await command(ctx)
+                if _COMMAND.match(name):
+                    # "/foo" is a command the bot does not have, not a question: never matched
+                    # against the knowledge base, and the step the resident is in is kept.
+                    return self._unknown_command(ctx, name)
         step = registry.step_handler(ctx.state.step) if ctx.state.step != "idle" else None
         if step is not None:
             replies = await step(ctx)
@@ -203,6 +212,13 @@ class Conversation:
         if idle is not None:
             return await idle(ctx)
         return await self._unsupported(ctx)
+
+    def _unknown_command(self, ctx: Context, name: str) -> list[Reply]:
+        known = ", ".join(f"/{command}" for command in self.registry.commands)
+        text = ctx.t("unknown_command", command=f"/{name[:MAX_COMMAND]}", commands=known)
+        menu = self.registry.actions.get("menu")
+        buttons = ((Button(ctx.t("btn_menu"), build("menu")),),) if menu is not None else ()
+        return [Reply(text, buttons=buttons)]
 
     async def _stale(self, ctx: Context) -> list[Reply]:
         fallback = self.registry.commands.get("menu")
