@@ -360,14 +360,26 @@ def _valid(digits: str) -> int | None:
 _PHONE_JUNK = re.compile(r"[\s()\-.‐‑‒–—]")
 
 
-def normalize_phone(text: str) -> str:
+def normalize_phone(text: str, *, international: bool = False) -> str:
     """A Ukrainian phone number typed any usual way -> E.164 (``+380671234567``).
 
-    Raises ``InvalidPhone`` for anything that is not a valid Ukrainian number.
+    Raises ``InvalidPhone`` for anything that is not a valid Ukrainian number; with
+    ``international``, any valid number typed with its country code (``+48 512 345 678``,
+    ``0048...``) is accepted too (a resident back from abroad with a foreign SIM).
     """
     raw = _PHONE_JUNK.sub("", text.strip())
     if not raw or len(raw) > 20 or not re.fullmatch(r"\+?\d+", raw):
         raise InvalidPhone("not a phone number")
+    if international and raw.startswith("00"):
+        raw = "+" + raw[2:]
+    if international and raw.startswith("+") and not raw.startswith("+380"):
+        try:
+            parsed = phonenumbers.parse(raw, None)
+        except phonenumbers.NumberParseException as error:
+            raise InvalidPhone("not a phone number") from error
+        if not phonenumbers.is_valid_number(parsed):
+            raise InvalidPhone("not a valid phone number")
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if raw.startswith("+"):
         candidate = raw
     elif raw.startswith("380"):

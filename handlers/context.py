@@ -13,6 +13,11 @@ from domain.payloads import Payload
 from domain.texts import Texts
 from storage.base import ConversationState, Resident, StoreSession
 
+# A form left halfway (its state data marked ``RESUMABLE``) is kept through a reset under
+# ``PAUSED`` as ``{"step": ..., "data": ...}``, so that it can be offered again.
+RESUMABLE = "resumable"
+PAUSED = "paused"
+
 
 @dataclass
 class Context:
@@ -44,9 +49,23 @@ class Context:
     def button(self, key: str, payload: str) -> Button:
         return Button(self.t(key), payload)
 
-    def reset(self) -> None:
+    def reset(self, *, keep_paused: bool = True) -> None:
+        """Back to idle. A resumable form left halfway (or one paused before) is kept under
+        ``PAUSED``; ``keep_paused=False`` (/cancel, a finished form, an erasure) drops it."""
+        paused: object = None
+        if keep_paused:
+            data = self.state.data
+            if data.get(RESUMABLE):
+                paused = {"step": self.state.step, "data": data}
+            elif isinstance(data.get(PAUSED), dict):
+                paused = data[PAUSED]
         self.state.step = "idle"
-        self.state.data = {}
+        self.state.data = {PAUSED: paused} if paused else {}
+
+    def paused(self) -> dict[str, Any] | None:
+        """The form kept by ``reset``, if any."""
+        paused = self.state.data.get(PAUSED)
+        return paused if isinstance(paused, dict) else None
 
     def go(self, step: str, **data: Any) -> None:
         self.state.step = step

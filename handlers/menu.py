@@ -7,7 +7,7 @@ from dataclasses import replace
 from domain.messages import Button, Reply
 from domain.payloads import Payload, build
 from domain.texts import LANGUAGES
-from handlers.context import Context, Handler, PayloadHandler
+from handlers.context import RESUMABLE, Context, Handler, PayloadHandler
 from handlers.registry import Registry
 
 # Main-menu entries whose feature may not be wired yet; each answers "coming soon" until it is.
@@ -16,7 +16,7 @@ PLACEHOLDER_ACTIONS = ("consult", "req_new", "req_my", "operator", "shelter")
 
 def main_menu(ctx: Context, *, with_title: bool = True) -> Reply:
     """The main menu as one reply; every channel shows it the same way."""
-    rows = (
+    rows: tuple[tuple[Button, ...], ...] = (
         (ctx.button("btn_consult", build("consult")), ctx.button("btn_shelter", build("shelter"))),
         (
             ctx.button("btn_new_request", build("req_new")),
@@ -25,6 +25,9 @@ def main_menu(ctx: Context, *, with_title: bool = True) -> Reply:
         (ctx.button("btn_operator", build("operator")), ctx.button("btn_about", build("about"))),
         (ctx.button("btn_language", build("lang")),),
     )
+    if ctx.paused() is not None:
+        # A request form left halfway: offered first (``req_new`` asks continue / start over).
+        rows = ((ctx.button("req_btn_resume_draft", build("req_new")),), *rows)
     title = ctx.t("menu_title") if with_title else None
     return Reply(ctx.t("menu_prompt"), title=title, buttons=rows)
 
@@ -75,8 +78,11 @@ class MenuFeature:
         return [Reply(ctx.t("about"), buttons=(menu_button_row(ctx),))]
 
     async def on_cancel(self, ctx: Context) -> list[Reply]:
-        key = "nothing_to_cancel" if ctx.state.step == "idle" else "cancelled"
-        ctx.reset()
+        idle = ctx.state.step == "idle"
+        key = "nothing_to_cancel" if idle and ctx.paused() is None else "cancelled"
+        # /cancel drops a form left halfway when it is what is cancelled (the form itself, or
+        # nothing else); leaving another step (an answer, a follow-up) keeps it.
+        ctx.reset(keep_paused=not idle and not ctx.state.data.get(RESUMABLE))
         return [Reply(ctx.t(key)), main_menu(ctx, with_title=False)]
 
     async def on_language(self, ctx: Context) -> list[Reply]:

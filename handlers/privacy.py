@@ -76,7 +76,7 @@ class PrivacyFeature:
             if ctx.state.step != "idle":
                 return [Reply(ctx.t("privacy_kept") + "\n" + ctx.t("privacy_continue"))]
             return [Reply(ctx.t("privacy_kept")), main_menu(ctx, with_title=False)]
-        ctx.reset()
+        ctx.reset(keep_paused=False)  # a request form left halfway is personal data too
         report = await ctx.session.privacy.erase_resident(ctx.resident.id, now=ctx.now)
         logger.info(
             "resident %s erased their personal data: %s closed requests, %s kept open",

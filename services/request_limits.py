@@ -62,7 +62,7 @@ def checked_draft(draft: RequestDraft) -> RequestDraft:
         raise InvalidDraft("a location needs both latitude and longitude")
     if len(draft.photos) > MAX_PHOTOS:
         raise InvalidDraft(f"at most {MAX_PHOTOS} photos")
-    phone = normalize_phone(draft.phone) if draft.phone else None
+    phone = normalize_phone(draft.phone, international=True) if draft.phone else None
     return replace(draft, description=description, address=address or None, phone=phone)
 
 

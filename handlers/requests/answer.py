@@ -80,8 +80,8 @@ class AnswerFeature:
                 )
             ]
         history = await self.service.history(ctx.session, request.id)
-        ctx.state.step = S_ANSWER
-        ctx.state.data = {"request_id": request.id}
+        ctx.reset()  # a request form left halfway is kept (``paused``) for later
+        ctx.go(S_ANSWER, request_id=request.id)
         prompt = ctx.t(
             "req_answer_prompt", number=request.number, question=latest_question(history) or "—"
         )

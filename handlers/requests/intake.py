@@ -16,7 +16,10 @@ step shows is in ``handlers.requests.prompts``.
 
 from __future__ import annotations
 
+import copy
 import logging
+import re
+from dataclasses import replace
 
 from domain.messages import Button, Kind, Reply
 from domain.payloads import Payload, build
@@ -27,10 +30,11 @@ from domain.requests import (
     RequestDraft,
     normalize_phone,
 )
-from handlers.context import Context
+from handlers.context import RESUMABLE, Context
 from handlers.menu import main_menu, menu_button_row
 from handlers.registry import Registry
 from handlers.requests.common import (
+    ACTION,
     EDITABLE,
     FLOW,
     INTAKE_STEPS,
@@ -40,7 +44,6 @@ from handlers.requests.common import (
     S_DESCRIPTION,
     S_DISTRICT,
     S_EDIT,
-    S_MY,
     S_PHONE,
     S_PHONE_CONFIRM,
     S_PHOTOS,
@@ -48,7 +51,7 @@ from handlers.requests.common import (
     S_SUMMARY,
     unknown_step,
 )
-from handlers.requests.prompts import MAX_INTAKE_PHOTOS, answers, prompt, summary
+from handlers.requests.prompts import MAX_INTAKE_PHOTOS, answers, nav_row, prompt, summary
 from services import cards
 from services.request_limits import MAX_DESCRIPTION, MIN_DESCRIPTION, InvalidDraft
 from services.requests import RequestService
@@ -65,6 +68,36 @@ CITY_BOUNDS = (47.55, 48.25, 32.95, 33.85)
 _DONE_WORDS = frozenset(
     {"готово", "пропустити", "далі", "ні", "немає", "нема", "done", "skip", "next", "no"}
 )
+_YES_WORDS = frozenset(
+    {"так", "да", "yes", "ок", "ok", "окей", "згоден", "згодна", "погоджуюся", "погоджуюсь"}
+    | {"згоджуюся", "согласен", "согласна", "y", "+", "авжеж", "звісно", "sure", "agree"}
+)
+_NO_WORDS = frozenset({"ні", "нет", "no", "не згоден", "не згодна", "не погоджуюся", "n", "-"})
+_NO_PHONE_WORDS = frozenset(
+    {"немає", "нема", "без телефону", "немає телефону", "пропустити", "skip", "no phone", "none"}
+)
+# A message at a free-text step (address, description) that is plainly a question is answered
+# rather than taken as the answer: short, and ending in "?" or opening with a question word.
+MAX_QUESTION = 150
+_QUESTION_WORDS = frozenset(
+    {"де", "як", "коли", "чому", "скільки", "що", "чи", "куди", "хто", "навіщо", "який", "яка"}
+    | {"где", "как", "когда", "почему", "сколько", "что", "куда", "кто", "зачем"}
+    | {"where", "how", "when", "why", "what", "who"}
+)
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+
+
+def _plain(text: str) -> str:
+    """Lower case, without surrounding punctuation and emoji: "Так!" -> "так"."""
+    return " ".join(_WORD.findall(text.lower())) or text.strip().lower()
+
+
+def is_question(text: str) -> bool:
+    text = text.strip()
+    if not text or len(text) > MAX_QUESTION:
+        return False
+    words = _WORD.findall(text.lower())
+    return text.endswith("?") or (bool(words) and words[0] in _QUESTION_WORDS)
 
 
 class IntakeFeature:
@@ -73,8 +106,11 @@ class IntakeFeature:
 
     def __init__(self, service: RequestService) -> None:
         self.service = service
+        self._registry: Registry | None = None
 
     def register(self, registry: Registry) -> None:
+        # Kept to let a question typed halfway be answered by whoever answers idle texts.
+        self._registry = registry
         registry.action("req_new", self.on_new)
         registry.step("req", self.on_step)
 
@@ -84,12 +120,16 @@ class IntakeFeature:
         category = payload.arg()
         if category is not None and category not in {c.value for c in CATEGORIES}:
             category = None
-        paused = ctx.state.data.get("paused") if ctx.state.step == S_MY else None
-        if isinstance(paused, dict) and paused.get("step") in INTAKE_STEPS:
+        # A form left halfway (for the menu, /start, "my requests", an answer...) is offered again.
+        paused = ctx.paused()
+        if paused is not None and paused.get("step") in INTAKE_STEPS:
             ctx.state.step = str(paused["step"])
             data = paused.get("data")
             ctx.state.data = data if isinstance(data, dict) else {}
-        if ctx.state.step in INTAKE_STEPS and ctx.state.step != S_RESUME and answers(ctx):
+        if ctx.state.step == S_RESUME:
+            resume = ctx.state.data.pop("resume", None)
+            ctx.state.step = resume if resume in INTAKE_STEPS else S_CATEGORY
+        if ctx.state.step in INTAKE_STEPS and answers(ctx):
             ctx.state.data["resume"] = ctx.state.step
             ctx.state.data["resume_category"] = category
             ctx.state.step = S_RESUME
@@ -99,7 +139,10 @@ class IntakeFeature:
     async def start_intake(self, ctx: Context, category: str | None = None) -> list[Reply]:
         """Begin a new request (dropping any unfinished one); with a category (an FAQ entry's
         button), the category step is skipped."""
-        ctx.state.data = {"d": {}, "trail": []}
+        ctx.state.data = {"d": {}, "trail": [], RESUMABLE: True}
+        last_phone = await self._last_phone(ctx)
+        if last_phone is not None:
+            ctx.state.data["last_phone"] = last_phone
         if category in {c.value for c in CATEGORIES}:
             ctx.state.data["d"]["category"] = category
             ctx.state.data["trail"] = [S_CATEGORY]
@@ -109,13 +152,18 @@ class IntakeFeature:
         logger.info("resident %s started an intake", ctx.resident.id)
         return prompt(ctx)
 
+    async def _last_phone(self, ctx: Context) -> str | None:
+        """The phone of the resident's latest request, offered for the next one."""
+        latest = await self.service.list_for_resident(ctx.session, ctx.resident.id, 1)
+        return latest[0].phone if latest and latest[0].phone else None
+
     # --- buttons ---------------------------------------------------------------------------
 
     async def on_button(self, ctx: Context, payload: Payload) -> list[Reply]:
         command, arg = payload.arg(0), payload.arg(1)
         step = ctx.state.step
         if command == "x":
-            ctx.reset()
+            ctx.reset(keep_paused=False)
             return [Reply(ctx.t("req_cancelled")), main_menu(ctx, with_title=False)]
         if step not in INTAKE_STEPS:
             return self._stale(ctx)
@@ -131,6 +179,8 @@ class IntakeFeature:
             "edit": S_SUMMARY,
             "ef": S_EDIT,
             "resume": S_RESUME,
+            "phone": S_PHONE,
+            "q": step if step in (S_ADDRESS, S_DESCRIPTION) else None,
         }.get(command or "")
         if expected != step:
             return self._stale(ctx)
@@ -144,6 +194,10 @@ class IntakeFeature:
             return self._advance(ctx)
         if command == "pc":
             return self._on_phone_confirm(ctx, arg)
+        if command == "phone":
+            return self._on_phone_button(ctx, arg)
+        if command == "q":
+            return self._on_use_pending(ctx)
         if command == "ok":
             return await self._confirm(ctx)
         if command == "edit":
@@ -167,6 +221,12 @@ class IntakeFeature:
             unknown_step(ctx)
             return None
         text = (incoming.text or "").strip() if incoming.kind is Kind.TEXT else None
+        if step in (S_ADDRESS, S_DESCRIPTION):
+            if text is not None and is_question(text):
+                return await self._on_question(ctx, text)
+            ctx.state.data.pop("pending_text", None)
+        if step == S_CONSENT and text is not None:
+            return await self._on_consent_text(ctx, text)
         if step == S_DISTRICT and text is not None:
             district = self._district_from_text(ctx, text)
             if district is not None:
@@ -189,6 +249,8 @@ class IntakeFeature:
             S_CATEGORY: "req_invalid_category",
             S_CONSENT: "req_invalid_consent",
         }.get(step, "req_invalid_input")
+        if incoming.kind is Kind.PHOTO and step in (S_CATEGORY, S_DISTRICT, S_CONSENT):
+            key = "req_photo_later"
         return self._reprompt(ctx, key)
 
     def _reprompt(self, ctx: Context, key: str, **values: object) -> list[Reply]:
@@ -227,9 +289,20 @@ class IntakeFeature:
         if value == "no":
             await ctx.session.residents.set_consent(ctx.resident.id, False, now=ctx.now)
             logger.info("resident %s refused personal data processing", ctx.resident.id)
-            ctx.reset()
+            ctx.reset(keep_paused=False)
             return [Reply(ctx.t("req_consent_refused")), main_menu(ctx, with_title=False)]
         return self._reprompt(ctx, "req_invalid_consent")
+
+    async def _on_consent_text(self, ctx: Context, text: str) -> list[Reply]:
+        """Так / да / yes / ок and ні / нет / no typed instead of pressing a button; anything
+        else gets a short reminder with the buttons, not the whole consent text again."""
+        plain = _plain(text)
+        if plain in _YES_WORDS:
+            return await self._on_consent(ctx, "yes")
+        if plain in _NO_WORDS:
+            return await self._on_consent(ctx, "no")
+        question = prompt(ctx)[0]
+        return [replace(question, text=ctx.t("req_consent_short"))]
 
     def _on_address(self, ctx: Context) -> list[Reply]:
         incoming = ctx.incoming
@@ -242,9 +315,19 @@ class IntakeFeature:
             draft["latitude"], draft["longitude"] = latitude, longitude
             draft["address"] = None  # the point replaces an address typed before
             return self._advance(ctx)
+        if incoming.kind is Kind.PHOTO and incoming.photo is not None:
+            # Consent is given by now: the photo is kept for the request.
+            photos: list[str] = draft.setdefault("photos", [])
+            if len(photos) < MAX_INTAKE_PHOTOS:
+                photos.append(incoming.photo.ref)
+            return self._reprompt(ctx, "req_photo_kept_address")
         if incoming.kind is not Kind.TEXT:
             return self._reprompt(ctx, "req_invalid_input")
-        text = " ".join((incoming.text or "").split())
+        return self._on_address_text(ctx, incoming.text or "")
+
+    def _on_address_text(self, ctx: Context, typed: str) -> list[Reply]:
+        draft = answers(ctx)
+        text = " ".join(typed.split())
         if len(text) > MAX_ADDRESS:
             return self._reprompt(
                 ctx, "req_invalid_address_long", length=len(text), max=MAX_ADDRESS
@@ -266,10 +349,15 @@ class IntakeFeature:
             if MIN_DESCRIPTION <= len(caption) <= MAX_DESCRIPTION:
                 draft["description"] = caption
                 return self._advance(ctx)
-            return [Reply(ctx.t("req_description_photo_added")), *prompt(ctx)[1:]]
+            added = ctx.t("req_description_photo_added", count=len(photos), max=MAX_INTAKE_PHOTOS)
+            return [Reply(added, buttons=(nav_row(ctx),))]
         if incoming.kind is not Kind.TEXT:
             return self._reprompt(ctx, "req_invalid_input")
-        text = (incoming.text or "").strip()
+        return self._on_description_text(ctx, incoming.text or "")
+
+    def _on_description_text(self, ctx: Context, typed: str) -> list[Reply]:
+        draft = answers(ctx)
+        text = typed.strip()
         if len(text) > MAX_DESCRIPTION:
             return self._reprompt(
                 ctx, "req_invalid_description_long", length=len(text), max=MAX_DESCRIPTION
@@ -286,7 +374,8 @@ class IntakeFeature:
             if len(photos) >= MAX_INTAKE_PHOTOS:
                 return self._reprompt(ctx, "req_photos_limit", max=MAX_INTAKE_PHOTOS)
             photos.append(incoming.photo.ref)
-            return prompt(ctx)
+            added = ctx.t("req_step_photos_count", count=len(photos), max=MAX_INTAKE_PHOTOS)
+            return [replace(prompt(ctx)[0], text=added)]
         if incoming.kind is Kind.TEXT and (incoming.text or "").strip().lower() in _DONE_WORDS:
             return self._advance(ctx)
         return self._reprompt(ctx, "req_invalid_photo")
@@ -294,10 +383,15 @@ class IntakeFeature:
     def _on_phone(self, ctx: Context) -> list[Reply]:
         incoming = ctx.incoming
         if incoming.kind is Kind.CONTACT and incoming.contact is not None:
+            shared = incoming.contact.phone.strip()
             try:
-                phone = normalize_phone(incoming.contact.phone)
+                phone = normalize_phone(shared, international=True)
             except InvalidPhone:
-                return self._reprompt(ctx, "req_invalid_phone")
+                # Messengers often send a foreign number without its "+".
+                try:
+                    phone = normalize_phone("+" + shared.lstrip("+"), international=True)
+                except InvalidPhone:
+                    return self._reprompt(ctx, "req_invalid_phone")
             if not incoming.contact.own:
                 # Someone else's card: use it only if the resident says so.
                 ctx.state.data["pending_phone"] = phone
@@ -307,12 +401,53 @@ class IntakeFeature:
             return self._advance(ctx)
         if incoming.kind is not Kind.TEXT:
             return self._reprompt(ctx, "req_invalid_phone")
+        if _plain(incoming.text or "") in _NO_PHONE_WORDS:
+            return self._on_phone_button(ctx, "none")
         try:
-            phone = normalize_phone(incoming.text or "")
+            phone = normalize_phone(incoming.text or "", international=True)
         except InvalidPhone:
             return self._reprompt(ctx, "req_invalid_phone")
         answers(ctx)["phone"] = phone
         return self._advance(ctx)
+
+    def _on_phone_button(self, ctx: Context, value: str | None) -> list[Reply]:
+        """``rq:phone:last`` (the phone of the latest request) or ``rq:phone:none``."""
+        last = ctx.state.data.get("last_phone")
+        if value == "last" and isinstance(last, str):
+            answers(ctx)["phone"] = last
+            return self._advance(ctx)
+        if value == "none":
+            answers(ctx)["phone"] = None
+            return [Reply(ctx.t("req_no_phone_note")), *self._advance(ctx)]
+        return self._stale(ctx)
+
+    # --- a question typed at a free-text step ----------------------------------------------
+
+    async def _on_question(self, ctx: Context, text: str) -> list[Reply]:
+        """Answered (by the consultations, when wired) with the form kept where it is; the
+        step is asked again, with a button to take the text as the answer after all."""
+        ctx.state.data["pending_text"] = text
+        replies = [Reply(ctx.t("req_question_paused"))]
+        idle = self._registry.idle.get(Kind.TEXT) if self._registry is not None else None
+        if idle is not None:
+            step, data = ctx.state.step, copy.deepcopy(ctx.state.data)
+            replies.extend(await idle(ctx))
+            ctx.state.step, ctx.state.data = step, data  # the form stays where it was
+        else:
+            replies.append(Reply(ctx.t("req_question_later")))
+        question = prompt(ctx)[-1]
+        key = "req_btn_use_as_address" if ctx.state.step == S_ADDRESS else "req_btn_use_as_text"
+        use = (Button(ctx.t(key), build(ACTION, "q", "use")),)
+        replies.append(replace(question, buttons=(use, *question.buttons)))
+        return replies
+
+    def _on_use_pending(self, ctx: Context) -> list[Reply]:
+        pending = ctx.state.data.pop("pending_text", None)
+        if not isinstance(pending, str):
+            return self._stale(ctx)
+        if ctx.state.step == S_ADDRESS:
+            return self._on_address_text(ctx, pending)
+        return self._on_description_text(ctx, pending)
 
     def _on_phone_confirm(self, ctx: Context, value: str | None) -> list[Reply]:
         pending = ctx.state.data.pop("pending_phone", None)
@@ -387,7 +522,7 @@ class IntakeFeature:
         except (InvalidDraft, InvalidPhone):
             logger.info("resident %s: draft refused at confirmation", ctx.resident.id)
             return [Reply(ctx.t("req_create_failed")), summary(ctx)]
-        ctx.reset()
+        ctx.reset(keep_paused=False)
         executor = self.service.routing.executors.get(request.executor_id)
         tz = self.service.clock.tz
         text = ctx.t(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from domain.messages import Button, Kind, Reply
 from domain.payloads import Payload, build
 from domain.requests import Request, Status, find_number, parse_number
-from handlers.context import Context
+from handlers.context import PAUSED, Context
 from handlers.menu import menu_button_row
 from handlers.registry import Registry
 from handlers.relay import RELAY_STEP
@@ -65,8 +65,9 @@ class MyRequestsFeature:
         if request is None:
             return [not_found(ctx, text)]
         if step not in INTAKE_STEPS and step != S_MY:
+            paused = ctx.paused()
             ctx.state.step = S_MY
-            ctx.state.data = {}
+            ctx.state.data = {PAUSED: paused} if paused else {}
         return await self._details(ctx, request)
 
     async def on_step(self, ctx: Context) -> list[Reply] | None:
@@ -98,18 +99,19 @@ class MyRequestsFeature:
         if request is None:
             return [not_found(ctx, arg or "")]
         if ctx.state.step not in INTAKE_STEPS:
+            paused = ctx.paused()
             ctx.state.step = S_MY
-            ctx.state.data = {}
+            ctx.state.data = {PAUSED: paused} if paused else {}
         return await self._details(ctx, request)
 
     async def _my_list(self, ctx: Context) -> list[Reply]:
         requests = await self.service.list_for_resident(ctx.session, ctx.resident.id, MY_LIMIT)
         # An intake interrupted to look at the list is kept, so "New request" can resume it.
-        paused = ctx.state.data.get("paused") if ctx.state.step == S_MY else None
+        paused = ctx.paused()
         if ctx.state.step in INTAKE_STEPS:
             paused = {"step": ctx.state.step, "data": ctx.state.data}
         ctx.state.step = S_MY
-        ctx.state.data = {"paused": paused} if paused else {}
+        ctx.state.data = {PAUSED: paused} if paused else {}
         if not requests:
             rows = (
                 (Button(ctx.t("btn_new_request"), build("req_new")),),

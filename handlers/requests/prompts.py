@@ -90,7 +90,7 @@ def prompt(ctx: Context) -> list[Reply]:
     if step == S_PHOTOS:
         count = len(answers(ctx).get("photos") or [])
         if count:
-            text = t("req_step_photos_count", count=count, max=MAX_INTAKE_PHOTOS)
+            text = t("req_step_photos_have", count=count, max=MAX_INTAKE_PHOTOS)
             label = t("req_btn_photos_done")
         else:
             text = t("req_step_photos", max=MAX_INTAKE_PHOTOS)
@@ -98,10 +98,14 @@ def prompt(ctx: Context) -> list[Reply]:
         rows = [(Button(label, build(ACTION, "photos")),), nav_row(ctx)]
         return [Reply(text, buttons=tuple(rows))]
     if step == S_PHONE:
-        rows = [
-            (Button(t("req_btn_share_contact"), kind=ButtonKind.SHARE_CONTACT),),
-            nav_row(ctx),
-        ]
+        rows = [(Button(t("req_btn_share_contact"), kind=ButtonKind.SHARE_CONTACT),)]
+        last = ctx.state.data.get("last_phone")
+        if isinstance(last, str):
+            rows.insert(
+                0, (Button(t("req_btn_last_phone", phone=last), build(ACTION, "phone", "last")),)
+            )
+        rows.append((Button(t("req_btn_no_phone"), build(ACTION, "phone", "none")),))
+        rows.append(nav_row(ctx))
         return [Reply(t("req_step_phone"), buttons=tuple(rows))]
     if step == S_PHONE_CONFIRM:
         phone = str(ctx.state.data.get("pending_phone", ""))
