@@ -30,6 +30,7 @@ from faq.crisis import load_crisis
 from faq.knowledge import load_knowledge_base
 from faq.matcher import Matcher
 from faq.offtopic import load_offtopic
+from faq.shelter_search import CityArea
 from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
 from handlers.consult import ConsultFeature, ShelterSource
 from handlers.conversation import Conversation, Preparer
@@ -121,7 +122,10 @@ def build_consult(settings: Settings) -> ConsultFeature:
     knowledge = load_knowledge_base()
     matcher = Matcher.from_knowledge_base(knowledge, offtopic=load_offtopic())
     csv_path = settings.shelters_csv or SAMPLE_SHELTERS_CSV
-    shelters = ShelterSource(load_shelters(csv_path), is_sample=settings.shelters_csv is None)
+    area = CityArea(*settings.city_center, radius_km=settings.city_radius_km)
+    shelters = ShelterSource(
+        load_shelters(csv_path), is_sample=settings.shelters_csv is None, area=area
+    )
     return ConsultFeature(knowledge, matcher, shelters)
 
 

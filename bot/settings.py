@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     viber_proactive_policy: Literal["always", "window", "never"] = "window"
 
     shelters_csv: Path | None = None
+    # The city's area: a shared location farther than CITY_RADIUS_KM from CITY_CENTER
+    # ("latitude,longitude") is told it is outside the city instead of getting far shelters.
+    city_center: Annotated[tuple[float, float], NoDecode] = (47.91, 33.39)
+    city_radius_km: float = Field(default=40.0, gt=0, le=1000)
     # The routing of requests (executors, deadline classes); default: services/routing.yaml.
     routing_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -168,6 +172,27 @@ class Settings(BaseSettings):
     def _duration(cls, value: object) -> object:
         if isinstance(value, str | int | float):
             return parse_duration(value)
+        return value
+
+    @field_validator("city_center", mode="before")
+    @classmethod
+    def _split_point(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")]
+            if len(parts) != 2:
+                raise ValueError("CITY_CENTER must be latitude,longitude (47.91,33.39)")
+            try:
+                return (float(parts[0]), float(parts[1]))
+            except ValueError as error:
+                raise ValueError("CITY_CENTER must be latitude,longitude (47.91,33.39)") from error
+        return value
+
+    @field_validator("city_center")
+    @classmethod
+    def _point(cls, value: tuple[float, float]) -> tuple[float, float]:
+        latitude, longitude = value
+        if not (-90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0):
+            raise ValueError(f"CITY_CENTER is not a point on Earth: {latitude},{longitude}")
         return value
 
     @field_validator("log_level", mode="before")

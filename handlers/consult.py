@@ -1,5 +1,10 @@
 """Consultations: free-text questions matched against the knowledge base, browsing by topic,
-"was this helpful?", and the nearest shelters from a shared location.
+"was this helpful?", the nearest shelters from a shared location, and shelters by a typed street
+or district.
+
+After the shelter button, or an answer that offers it, the next text is read as an address first
+(step ``shelter``); a text matched to a shelter topic that names a street or district is too. A
+shared location outside the city's area is told so, with the national sources for shelters there.
 
 For content editors (``python -m faq unanswered``) the question typed is kept with an answer
 given from free text (a "not helpful" then shows what was asked), and topics offered as buttons
@@ -14,12 +19,13 @@ import asyncio
 from dataclasses import dataclass
 from functools import partial
 
-from domain.messages import Button, ButtonKind, Incoming, Kind, Location, Reply
+from domain.messages import Button, ButtonKind, ChannelName, Incoming, Kind, Location, Reply
 from domain.payloads import Payload, build
 from faq.content_model import Action, Entry
 from faq.knowledge import KnowledgeBase
 from faq.matcher import Decision, Matcher, Verdict
-from faq.shelters import ShelterDirectory, map_url
+from faq.shelter_search import AddressMatch, CityArea, PlaceKind, ShelterFinder
+from faq.shelters import Shelter, ShelterDirectory, map_url
 from handlers.context import Context
 from handlers.menu import menu_button_row
 from handlers.registry import Registry
@@ -28,6 +34,13 @@ from storage.consultations import NewConsultation, NewSuggestions
 
 PREPARED_KEY = "faq_verdict"
 MAX_RELATED = 3
+SHELTER_STEP = "shelter"
+# How a location is shared on each channel (the console reads "loc LATITUDE LONGITUDE").
+HOW_TO_SHARE = {
+    ChannelName.TELEGRAM: "shelter_how_telegram",
+    ChannelName.VIBER: "shelter_how_viber",
+    ChannelName.CONSOLE: "shelter_how_console",
+}
 
 
 def count_consultation(ctx: Context, decision: Decision, source: str) -> None:
@@ -39,10 +52,12 @@ def count_consultation(ctx: Context, decision: Decision, source: str) -> None:
 
 @dataclass(frozen=True)
 class ShelterSource:
-    """The shelter list and whether it is the shipped sample (then every answer says so)."""
+    """The shelter list, whether it is the shipped sample (then every answer says so), and the
+    city's area (a shared location outside it is not answered from the list)."""
 
     directory: ShelterDirectory
     is_sample: bool
+    area: CityArea | None = None
 
 
 class ConsultFeature:
@@ -54,6 +69,7 @@ class ConsultFeature:
         self.kb = kb
         self.matcher = matcher
         self.shelters = shelters
+        self.finder = ShelterFinder(shelters.directory) if shelters is not None else None
 
     def register(self, registry: Registry) -> None:
         registry.action("consult", self.on_sections)
@@ -63,6 +79,7 @@ class ConsultFeature:
         registry.action("shelter", self.on_shelter)
         registry.on_idle(Kind.TEXT, self.on_text)
         registry.on_idle(Kind.LOCATION, self.on_location)
+        registry.step(SHELTER_STEP, self.on_shelter_step)
 
     async def prepare(self, incoming: Incoming, text: str) -> dict[str, object]:
         """Matching is done before the transaction opens, so it never holds up other writers."""
@@ -129,6 +146,9 @@ class ConsultFeature:
         prepared = ctx.prepared.get(PREPARED_KEY)
         verdict: Verdict = prepared if isinstance(prepared, Verdict) else await self._classify(text)
         best = verdict.best
+        by_address = await self._shelters_by_text(ctx, text, verdict)
+        if by_address is not None:
+            return by_address
         if verdict.decision is Decision.ANSWER and best is not None:
             entry = self.kb.get(best.entry_id)
             if entry is not None:
@@ -205,6 +225,9 @@ class ConsultFeature:
             now=ctx.now,
         )
         count_consultation(ctx, Decision.ANSWER, source)
+        if entry.action is Action.FIND_SHELTER and self.finder is not None:
+            # The answer says "or type the address": the next text is read as one first.
+            ctx.go(SHELTER_STEP)
         parts = [entry.answer.get(ctx.lang).strip()]
         if entry.sources:
             sources = "; ".join(f"{s.title} ({s.url})" for s in entry.sources)
@@ -271,43 +294,173 @@ class ConsultFeature:
     # --- shelters ----------------------------------------------------------------------------
 
     async def on_shelter(self, ctx: Context, _payload: Payload) -> list[Reply]:
-        share = Button(ctx.t("btn_share_location"), kind=ButtonKind.SHARE_LOCATION)
-        return [Reply(ctx.t("shelter_ask_location"), buttons=((share,), menu_button_row(ctx)))]
+        if self.finder is not None:
+            ctx.go(SHELTER_STEP)
+        text = ctx.t("shelter_ask_location", how=self._how(ctx))
+        return [Reply(text, buttons=((self._share_button(ctx),), menu_button_row(ctx)))]
 
-    async def on_location(self, ctx: Context) -> list[Reply]:
-        location = ctx.incoming.location
-        if location is None or self.shelters is None:
-            return [Reply(ctx.t("shelter_none"), buttons=(menu_button_row(ctx),))]
-        nearby = self.shelters.directory.nearest(location.latitude, location.longitude, k=3)
+    async def on_shelter_step(self, ctx: Context) -> list[Reply] | None:
+        """The message after the shelter button or answer: a location, or a typed address.
+
+        The step lasts one message: anything else (another question, a greeting, a photo) goes
+        on as if the resident were idle.
+        """
+        ctx.reset()
+        if ctx.incoming.kind is Kind.LOCATION:
+            return await self.on_location(ctx)
+        text = (ctx.incoming.text or "").strip()
+        prepared = ctx.prepared.get(PREPARED_KEY)
+        if ctx.incoming.kind is not Kind.TEXT or not text or self.finder is None:
+            return None
+        if not isinstance(prepared, Verdict):
+            return None  # small talk or a command: not matched, not an address
+        verdict = prepared
+        match = self.finder.search(text)
+        if match is not None:
+            return await self._shelters_found(ctx, match)
+        topic = self._topic_of(verdict)
+        if verdict.decision is not Decision.UNKNOWN:
+            if topic is None or topic.action is not Action.FIND_SHELTER:
+                return None  # another question: answered as one
+            if not self.finder.looks_like_address(text):
+                return None  # "де укриття" again: the shelter answer
+        return await self._address_not_found(ctx)
+
+    def _topic_of(self, verdict: Verdict | None) -> Entry | None:
+        if verdict is None or verdict.best is None or verdict.decision is Decision.UNKNOWN:
+            return None
+        return self.kb.get(verdict.best.entry_id)
+
+    async def _shelters_by_text(
+        self, ctx: Context, text: str, verdict: Verdict
+    ) -> list[Reply] | None:
+        """A question about shelters that names a street or district ("укриття на вулиці
+        Зразковій", "Тернівський район сховище"), or an unmatched text that is plainly an
+        address ("вул. Зразкова 15", "вул. Мелешкіна 10"): the shelters there, or how to send
+        a location."""
+        if self.finder is None:
+            return None
+        topic = self._topic_of(verdict)
+        if topic is not None and topic.action is Action.FIND_SHELTER:
+            match = self.finder.search(text)
+            if match is not None:
+                return await self._shelters_found(ctx, match)
+            if self.finder.looks_like_address(text):
+                return await self._address_not_found(ctx)
+            return None
+        if verdict.decision is Decision.UNKNOWN:
+            match = self.finder.search(text, need_signal=True)
+            if match is not None:
+                return await self._shelters_found(ctx, match)
+            if self.finder.looks_like_address(text, typed=True):
+                return await self._address_not_found(ctx)
+        return None
+
+    async def _record_shelter_search(self, ctx: Context, *, found: bool) -> None:
+        # The address typed is not kept: it is often where the resident lives.
         await ctx.session.consultations.record(
             NewConsultation(
                 resident_id=ctx.resident.id,
                 channel=ctx.incoming.user.channel,
                 topic="shelters",
                 source="shelter",
-                matched=bool(nearby),
+                matched=found,
             ),
             now=ctx.now,
         )
-        count_consultation(ctx, Decision.ANSWER if nearby else Decision.UNKNOWN, "shelter")
+        count_consultation(ctx, Decision.ANSWER if found else Decision.UNKNOWN, "shelter")
+
+    async def _shelters_found(self, ctx: Context, match: AddressMatch) -> list[Reply]:
+        await self._record_shelter_search(ctx, found=True)
+        limit = self.finder.limit if self.finder is not None else len(match.shelters)
+        shown = match.shelters[:limit]
+        if match.kind is PlaceKind.STREET:
+            title = ctx.t("shelter_street_title", street=match.place)
+        else:
+            title = ctx.t("shelter_district_title", district=match.place)
+        lines = []
+        if match.by_house:
+            lines.append(ctx.t("shelter_by_house", house=match.house))
+        lines.extend(
+            self._item(ctx, "shelter_item_listed", index, shelter)
+            for index, shelter in enumerate(shown, start=1)
+        )
+        if len(match.shelters) > len(shown):
+            lines.append(ctx.t("shelter_more", count=len(match.shelters) - len(shown)))
+        if self.shelters is not None and self.shelters.is_sample:
+            lines.append(ctx.t("shelter_sample_note"))
+        lines.append(ctx.t("shelter_location_tip", how=self._how(ctx)))
+        first = shown[0]
+        return [
+            Reply(
+                "\n\n".join(lines),
+                title=title,
+                buttons=((self._share_button(ctx),), menu_button_row(ctx)),
+                location=Location(first.latitude, first.longitude) if match.by_house else None,
+            )
+        ]
+
+    async def _address_not_found(self, ctx: Context) -> list[Reply]:
+        await self._record_shelter_search(ctx, found=False)
+        return [
+            Reply(
+                ctx.t("shelter_address_not_found", how=self._how(ctx)),
+                buttons=(
+                    (self._share_button(ctx),),
+                    (Button(ctx.t("btn_talk_operator"), build("operator")),),
+                    menu_button_row(ctx),
+                ),
+            )
+        ]
+
+    def _how(self, ctx: Context) -> str:
+        return ctx.t(HOW_TO_SHARE.get(ctx.incoming.user.channel, "shelter_how_telegram"))
+
+    def _share_button(self, ctx: Context) -> Button:
+        return Button(ctx.t("btn_share_location"), kind=ButtonKind.SHARE_LOCATION)
+
+    def _item(self, ctx: Context, key: str, index: int, shelter: Shelter, **more: object) -> str:
+        return ctx.t(
+            key,
+            index=index,
+            name=shelter.name,
+            address=shelter.address,
+            type=shelter.type,
+            accessible=ctx.t("shelter_accessible") if shelter.accessible else "",
+            hours=shelter.hours,
+            url=map_url(shelter),
+            **more,
+        )
+
+    async def on_location(self, ctx: Context) -> list[Reply]:
+        location = ctx.incoming.location
+        if location is None or self.shelters is None:
+            return [Reply(ctx.t("shelter_none"), buttons=(menu_button_row(ctx),))]
+        area = self.shelters.area
+        if area is not None and not area.contains(location.latitude, location.longitude):
+            await self._record_shelter_search(ctx, found=False)
+            distance = self._distance(ctx, area.distance_m(location.latitude, location.longitude))
+            return [
+                Reply(
+                    ctx.t("shelter_outside_city", distance=distance),
+                    title=ctx.t("shelter_outside_title"),
+                    buttons=(menu_button_row(ctx),),
+                )
+            ]
+        nearby = self.shelters.directory.nearest(location.latitude, location.longitude, k=3)
+        await self._record_shelter_search(ctx, found=bool(nearby))
         if not nearby:
             return [Reply(ctx.t("shelter_none"), buttons=(menu_button_row(ctx),))]
-        lines = []
-        for index, item in enumerate(nearby, start=1):
-            shelter = item.shelter
-            lines.append(
-                ctx.t(
-                    "shelter_item",
-                    index=index,
-                    name=shelter.name,
-                    address=shelter.address,
-                    distance=self._distance(ctx, item.distance_m),
-                    type=shelter.type,
-                    accessible=ctx.t("shelter_accessible") if shelter.accessible else "",
-                    hours=shelter.hours,
-                    url=map_url(shelter),
-                )
+        lines = [
+            self._item(
+                ctx,
+                "shelter_item",
+                index,
+                item.shelter,
+                distance=self._distance(ctx, item.distance_m),
             )
+            for index, item in enumerate(nearby, start=1)
+        ]
         if self.shelters.is_sample:
             lines.append(ctx.t("shelter_sample_note"))
         first = nearby[0].shelter

@@ -56,6 +56,10 @@ def test_durations(text: str, expected: timedelta) -> None:
         ("quiet_hours", "22-8"),
         ("operator_ids", "12,abc"),
         ("followup_delay", "tomorrow"),
+        ("city_center", "47.91"),
+        ("city_center", "95.0,33.39"),
+        ("city_center", "north,east"),
+        ("city_radius_km", "0"),
     ],
 )
 def test_bad_values_are_refused_with_the_setting_named(
@@ -74,3 +78,12 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.telegram_token is None
     assert settings.staff_chat_id is None
     assert settings.quiet is None
+
+
+def test_the_city_area_is_read_as_latitude_longitude(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).city_center == (47.91, 33.39)
+    monkeypatch.setenv("CITY_CENTER", " 48.0 , 33.5 ")
+    monkeypatch.setenv("CITY_RADIUS_KM", "25.5")
+    settings = Settings(_env_file=None)
+    assert settings.city_center == (48.0, 33.5)
+    assert settings.city_radius_km == 25.5

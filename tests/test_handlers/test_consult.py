@@ -12,6 +12,7 @@ from domain.texts import Texts
 from fakes.recording import Resident
 from faq.knowledge import KnowledgeBase, load_knowledge_base
 from faq.matcher import Matcher
+from faq.shelter_search import CityArea
 from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
 from handlers.consult import ConsultFeature, ShelterSource
 from handlers.conversation import Conversation
@@ -27,7 +28,11 @@ def knowledge() -> tuple[KnowledgeBase, Matcher]:
 
 def make_feature() -> ConsultFeature:
     kb, matcher = knowledge()
-    shelters = ShelterSource(load_shelters(SAMPLE_SHELTERS_CSV), is_sample=True)
+    shelters = ShelterSource(
+        load_shelters(SAMPLE_SHELTERS_CSV),
+        is_sample=True,
+        area=CityArea(47.91, 33.39, radius_km=40),
+    )
     return ConsultFeature(kb, matcher, shelters)
 
 
@@ -158,3 +163,117 @@ async def test_a_lone_surrogate_is_stored_replaced_not_a_technical_error(
     assert "технічна помилка" not in resident.text
     assert "не знайшов" in resident.text
     assert (await consultations(storage))[0][2] == "? ззззз кккк щщщ"
+
+
+# --- shelters by a typed address or district, and a location outside the city ----------------
+
+# How each channel shares a location, as the "send a location" answer says it.
+HOW = {ChannelName.TELEGRAM: "📎", ChannelName.VIBER: "«+»", ChannelName.CONSOLE: "loc 47.91"}
+
+
+def shares_location(resident: Resident) -> bool:
+    return any(b.kind is ButtonKind.SHARE_LOCATION for r in resident.last for b in r.all_buttons)
+
+
+async def test_an_address_typed_after_the_shelter_button_lists_that_street_nearest_first(
+    resident: Resident, storage: SqliteStorage
+) -> None:
+    await resident.say("/start")
+    await resident.press("Найближче укриття")
+    assert HOW[resident.user.channel] in resident.text
+    await resident.say("вул. Зразкова 15")
+    reply = resident.last[0]
+    assert reply.title == "Укриття: вул. Зразкова"
+    assert reply.text.index("вул. Зразкова, 15") < reply.text.index("вул. Зразкова, 1\n")
+    assert reply.text.count("openstreetmap.org") == 4
+    assert "ЗРАЗКОВІ" in reply.text
+    assert reply.location is not None
+    assert shares_location(resident)
+    # Counted as a shelter search; the address typed is not kept.
+    assert (await consultations(storage))[-1] == ("shelters", 1, None, None)
+
+
+async def test_a_street_with_a_typo_in_a_question_about_shelters(resident: Resident) -> None:
+    await resident.say("укриття на вулиці Тества")
+    assert resident.last[0].title == "Укриття: вул. Тестова"
+    assert resident.text.count("вул. Тестова, ") == 4
+
+
+async def test_a_district_lists_a_few_of_its_shelters(resident: Resident) -> None:
+    await resident.say("укриття в Металургійному районі")
+    assert resident.last[0].title == "Укриття: Металургійний район"
+    assert resident.text.count("openstreetmap.org") == 4
+    assert "вул. Тестова, 22" in resident.text
+    await resident.say("Тернівський район сховище")
+    assert resident.last[0].title == "Укриття: Тернівський район"
+    assert resident.text.count("openstreetmap.org") == 3
+
+
+async def test_an_address_after_the_shelter_answer_is_searched(resident: Resident) -> None:
+    await resident.say("де найближче укриття")
+    assert resident.last[0].title == "Укриття"
+    await resident.say("Тестова 40")
+    assert resident.last[0].title == "Укриття: вул. Тестова"
+    assert resident.text.index("вул. Тестова, 40") < resident.text.index("вул. Тестова, 22")
+
+
+@pytest.mark.parametrize(
+    "text", ["вул. Мелешкіна 10", "де укриття на Соборності", "укриття на вулиці Мелешкіна"]
+)
+async def test_an_unknown_address_is_told_how_to_send_a_location(
+    resident: Resident, storage: SqliteStorage, text: str
+) -> None:
+    await resident.say(text)
+    assert "Не знайшов(-ла) цієї адреси" in resident.text
+    assert HOW[resident.user.channel] in resident.text
+    assert shares_location(resident)
+    assert any("оператору" in label for label in resident.labels)
+    assert await consultations(storage) == [("shelters", 0, None, None)]
+
+
+async def test_an_unknown_address_after_the_button_then_a_location_works(
+    resident: Resident,
+) -> None:
+    await resident.say("/start")
+    await resident.press("Найближче укриття")
+    await resident.say("Мелешкіна 10")
+    assert HOW[resident.user.channel] in resident.text
+    await resident.send(Incoming(resident.user, Kind.LOCATION, location=Location(47.91, 33.39)))
+    assert resident.text.count("openstreetmap.org") == 3
+
+
+async def test_another_question_after_the_shelter_button_is_answered_as_one(
+    resident: Resident,
+) -> None:
+    await resident.say("/start")
+    await resident.press("Найближче укриття")
+    await resident.say("як отримати довідку ВПО")
+    assert "Дія" in resident.text
+    assert "адреси" not in resident.text
+
+
+async def test_a_location_far_outside_the_city_is_told_so_with_national_sources(
+    resident: Resident, storage: SqliteStorage
+) -> None:
+    await resident.say("/start")
+    await resident.press("Найближче укриття")
+    kyiv = Location(50.45, 30.52)
+    replies = await resident.send(Incoming(resident.user, Kind.LOCATION, location=kyiv))
+    text = replies[0].text
+    assert replies[0].title == "Ви за межами міста"
+    assert "openstreetmap.org" not in text
+    assert "км від центру" in text
+    assert "diia.gov.ua" in text
+    assert "dsns.gov.ua" in text
+    assert replies[0].location is None
+    assert await consultations(storage) == [("shelters", 0, None, None)]
+
+
+async def test_english_texts_for_the_shelter_search(resident: Resident) -> None:
+    await resident.say("/start")
+    await resident.press("Мова")
+    await resident.press("English")
+    await resident.say("вул. Мелешкіна 10")
+    assert "could not find this address" in resident.text
+    await resident.say("Тернівський район сховище")
+    assert resident.last[0].title == "Shelters: Тернівський district"
