@@ -15,7 +15,7 @@ from datetime import datetime
 
 from domain.messages import Kind, Reply, said
 from domain.payloads import Payload
-from handlers.context import Context
+from handlers.context import PAUSED, Context
 from handlers.menu import main_menu, menu_button_row
 from handlers.registry import Registry
 from services.relay import RelayService
@@ -55,7 +55,8 @@ class RelayFeature:
         """An operator closed the conversation: the resident's next message is not relayed."""
         state = await session.conversations.load(resident_id)
         if in_relay(state.step):
-            state.step, state.data = "idle", {}
+            paused = state.data.get(PAUSED)
+            state.step, state.data = "idle", ({PAUSED: paused} if paused else {})
             await session.conversations.save(resident_id, state, now=now)
 
     def register(self, registry: Registry) -> None:
@@ -67,8 +68,9 @@ class RelayFeature:
         if not self.available:
             return [Reply(ctx.t("relay_unavailable"), buttons=(menu_button_row(ctx),))]
         relay, created = await self.service.open(ctx.session, ctx.resident, now=ctx.now)
-        ctx.state.step = RELAY_STEP
-        ctx.state.data = {"relay_id": relay.id}
+        # A request form left halfway stays resumable after the conversation (ctx.reset).
+        ctx.reset()
+        ctx.go(RELAY_STEP, relay_id=relay.id)
         key = "relay_opened" if created else "relay_resumed"
         buttons = (self.service.say.resident_buttons(ctx.lang, relay.id)[1:], menu_button_row(ctx))
         return [Reply(ctx.t(key, number=relay.id), buttons=buttons)]

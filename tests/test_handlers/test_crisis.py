@@ -18,6 +18,7 @@ from bot.settings import Settings
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
 from domain.messages import Incoming, Kind, Photo, Reply
+from domain.requests import Actor
 from domain.texts import Texts
 from fakes.recording import Resident
 from handlers.conversation import Conversation
@@ -229,3 +230,30 @@ def test_the_texts_exist_in_every_language() -> None:
     for key in ("crisis_call_now", "crisis_staff_alert", "btn_crisis_operator"):
         assert catalog.get("uk", key, number="1", label="x", category="c", numbers="1")
         assert catalog.get("en", key, number="1", label="x", category="c", numbers="1")
+
+
+@pytest.mark.parametrize("who_ends", ["resident", "operator"])
+async def test_a_request_form_left_for_an_operator_is_offered_again_afterwards(
+    storage: SqliteStorage, clock: ManualClock, tmp_path: Path, who_ends: str
+) -> None:
+    conversation = make_conversation(storage, clock, tmp_path)
+    person = Resident(conversation, UserRef(ChannelName.TELEGRAM, "502"))
+    await person.say("/start")
+    await person.press("Нова заявка")
+    await person.press("Водопостачання")
+    await person.say("/menu")
+    await person.press("Оператор")
+    state = await state_of(storage, person.user)
+    assert state.step == RELAY_STEP
+    if who_ends == "resident":
+        await person.press("Завершити розмову")
+    else:
+        relay_id = state.data["relay_id"]
+        service = RelayService(texts())
+        RelayFeature(service, available=True)  # leaves the relay step, as wired in the bot
+        operator = Actor.operator(700, "Олена")
+        async with storage.transaction() as session:
+            await service.close_by_operator(session, relay_id, actor=operator, now=clock.now())
+        await person.say("/start")
+    assert (await state_of(storage, person.user)).step == "idle"
+    assert "📝 Продовжити незавершену заявку" in person.labels
