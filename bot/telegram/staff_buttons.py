@@ -62,6 +62,7 @@ async def on_status(
     clock: Clock,
     request_service: RequestService,
     staff_auth: StaffAuthorizer,
+    telegram_channel: TelegramChannel | None = None,
 ) -> None:
     """A status button of a card (Прийнято, В роботі, Виконано, Відхилено, ...)."""
     service = request_service
@@ -107,7 +108,15 @@ async def on_status(
         await answer_query(query, staff_text(service, "staff_error"), alert=True)
         return
     logger.info("request %s -> %s by user %s", request_id, status.value, user_id)
-    await _show(query, bot=bot, chat_id=chat_id, service=service, request=request, history=history)
+    await _show(
+        query,
+        bot=bot,
+        chat_id=chat_id,
+        service=service,
+        request=request,
+        history=history,
+        channel=telegram_channel,
+    )
     label = status_label(service.texts, STAFF_LANGUAGE, request.status)
     await answer_query(query, staff_text(service, "staff_status_done", status=label))
 
@@ -121,6 +130,7 @@ async def on_assign(
     database: Storage,
     request_service: RequestService,
     staff_auth: StaffAuthorizer,
+    telegram_channel: TelegramChannel | None = None,
 ) -> None:
     """ "Виконавець": show the executors (from the routing file), then assign the chosen one."""
     service = request_service
@@ -154,7 +164,15 @@ async def on_assign(
         await answer_query(query, staff_text(service, "staff_error"), alert=True)
         return
     logger.info("request %s assigned to %s by user %s", request_id, executor_id, user_id)
-    await _show(query, bot=bot, chat_id=chat_id, service=service, request=request, history=history)
+    await _show(
+        query,
+        bot=bot,
+        chat_id=chat_id,
+        service=service,
+        request=request,
+        history=history,
+        channel=telegram_channel,
+    )
     name = service.routing.executors[executor_id].name
     await answer_query(query, staff_text(service, "staff_assigned", executor=name))
 
@@ -180,8 +198,10 @@ async def _show(
     service: RequestService,
     request: Request,
     history: Sequence[StatusChange],
+    channel: TelegramChannel | None,
 ) -> None:
-    """The pressed card, edited in place (or sent anew when it is too old to edit)."""
+    """The pressed card, edited in place (or sent anew when it is too old to edit, through the
+    bot's channel: it uploads a stored photo)."""
     message = query.message
     if isinstance(message, Message):
         await edit_card(
@@ -196,7 +216,7 @@ async def _show(
         return
     card = service.render_card(request, history, STAFF_LANGUAGE, shown_in=ChannelName.TELEGRAM)
     with contextlib.suppress(DeliveryError):
-        await TelegramChannel(bot).send(chat_ref(chat_id), [card])
+        await (channel or TelegramChannel(bot)).send(chat_ref(chat_id), [card])
 
 
 async def _refresh_pressed(
