@@ -354,7 +354,12 @@ def create_notifier(
         clock=clock,
         # Upkeep at BACKUP_TIME: retention (RETENTION_DAYS), then the backup into BACKUP_DIR.
         retention=RetentionJob(
-            storage, clock, days=settings.retention_days, at=settings.backup_time
+            storage,
+            clock,
+            days=settings.retention_days,
+            at=settings.backup_time,
+            # Kept photos nothing refers to any more are deleted with the rest.
+            media=core.media if isinstance(core.media, FileMediaStore) else None,
         ),
         backup=build_backup(settings, core.maintenance, clock),
         database=core.maintenance,

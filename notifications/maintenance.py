@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from domain.clock import Clock
 from notifications.quiet import local_moment
@@ -166,17 +167,42 @@ class RetentionReport:
     outbox_bodies: int = 0
     update_keys: int = 0
     conversations: int = 0
+    media_files: int = 0
+
+
+class MediaFiles(Protocol):
+    """The kept photos, as the retention job sweeps them (``storage.media.FileMediaStore``)."""
+
+    def stored_before(self, moment: datetime) -> list[str]: ...
+
+    def remove(self, ref: str, *, before: datetime | None = None) -> bool: ...
+
+
+# A kept photo younger than this is never swept: it is written before the message that names
+# it commits, and a request form may hold it in a draft for a while.
+MEDIA_GRACE = timedelta(days=1)
+
+
+def _remove_all(media: MediaFiles, refs: list[str], before: datetime) -> int:
+    return sum(media.remove(ref, before=before) for ref in refs)
 
 
 class RetentionJob:
     """Once a day at ``at`` (city time): forget what is older than ``days`` (see module doc)."""
 
     def __init__(
-        self, storage: Storage, clock: Clock, *, days: int, at: time = time(3, 30)
+        self,
+        storage: Storage,
+        clock: Clock,
+        *,
+        days: int,
+        at: time = time(3, 30),
+        media: MediaFiles | None = None,
     ) -> None:
         if days < 1:
             raise ValueError("RETENTION_DAYS must be at least 1")
         self.storage = storage
+        self.media = media
         self.clock = clock
         self.keep = timedelta(days=days)
         self.at = at
@@ -210,15 +236,36 @@ class RetentionJob:
                 before=before, limit=RETENTION_CHUNK
             )
         )
-        report = RetentionReport(bodies, keys, conversations)
+        media_files = await self.sweep_media(now)
+        report = RetentionReport(bodies, keys, conversations, media_files)
         logger.info(
-            "retention (%d days): %d outbox bodies, %d update keys, %d conversation states",
+            "retention (%d days): %d outbox bodies, %d update keys, %d conversation states,"
+            " %d kept photos no longer referred to",
             self.keep.days,
             bodies,
             keys,
             conversations,
+            media_files,
         )
         return report
+
+    async def sweep_media(self, now: datetime) -> int:
+        """Delete the kept photos nothing refers to any more (an erased request's, a
+        forgotten draft's): personal data is not kept on disk past its rows."""
+        if self.media is None:
+            return 0
+        media = self.media
+        moment = now - MEDIA_GRACE
+        candidates = await asyncio.to_thread(media.stored_before, moment)
+        removed = 0
+        for start in range(0, len(candidates), RETENTION_CHUNK):
+            chunk = candidates[start : start + RETENTION_CHUNK]
+            async with self.storage.transaction() as session:
+                in_use = await session.retention.media_in_use(chunk)
+            unused = [ref for ref in chunk if ref not in in_use]
+            # A photo sent again since the listing was touched by ``put``: ``before`` spares it.
+            removed += await asyncio.to_thread(_remove_all, media, unused, moment)
+        return removed
 
     async def _in_chunks(self, step: Callable[[StoreSession], Awaitable[int]]) -> int:
         """Repeat ``step`` in short transactions until a chunk comes back short."""

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from domain.media import MediaRefused, image_extension, is_media_ref, media_ref
@@ -71,7 +72,11 @@ class FileMediaStore:
         ref = media_ref(hashlib.sha256(data).hexdigest(), extension)
         target = self.directory / ref.removeprefix("media:")
         if target.is_file():
-            return ref  # the same bytes are kept already
+            # The same bytes are kept already; touched, so the retention sweep (which deletes
+            # only files older than its grace) leaves a photo sent again alone.
+            with contextlib.suppress(OSError):
+                os.utime(target)
+            return ref
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".incoming-")
@@ -95,3 +100,32 @@ class FileMediaStore:
             return None
         path = self.directory / ref.removeprefix("media:")
         return path if path.is_file() else None
+
+    def stored_before(self, moment: datetime) -> list[str]:
+        """References of the kept files last written before ``moment`` (the retention job
+        never looks at younger ones: a photo is kept before the message naming it commits)."""
+        if not self.directory.is_dir():
+            return []
+        limit = moment.timestamp()
+        refs = []
+        for path in sorted(self.directory.iterdir()):
+            ref = "media:" + path.name
+            with contextlib.suppress(OSError):
+                if is_media_ref(ref) and path.is_file() and path.stat().st_mtime < limit:
+                    refs.append(ref)
+        return refs
+
+    def remove(self, ref: str, *, before: datetime | None = None) -> bool:
+        """Delete the file behind ``ref`` (only if last written before ``before``, when given);
+        False when it is not one of ours, is gone or is younger."""
+        path = self.path_of(ref)
+        if path is None:
+            return False
+        try:
+            if before is not None and path.stat().st_mtime >= before.timestamp():
+                return False
+            path.unlink()
+        except OSError as error:
+            logger.warning("kept photo %s not deleted: %s", ref, error)
+            return False
+        return True

@@ -15,6 +15,9 @@ transactions. What goes and what stays:
 * **Conversation state** not changed since the limit is deleted (the resident starts from the
   menu, as a new one does), except while the resident has an operator conversation open: an
   operator may still answer it.
+* **Kept photos** (``MEDIA_DIR``) that nothing refers to any more (no request photo, relay
+  message, outbox body or conversation state names them: a request erased by ``/forget`` or
+  a draft forgotten) are deleted by the retention job, which asks ``media_in_use``.
 * **Processed update keys** are pruned by ``UpdateStore.prune`` (never younger than the
   platforms' redelivery horizon: see ``notifications.maintenance``).
 
@@ -25,6 +28,7 @@ stays the same.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -42,4 +46,9 @@ class RetentionStore(Protocol):
     async def forget_conversations(self, *, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` conversation states last changed before ``before`` (oldest
         first), except those of residents with an open operator conversation."""
+        ...
+
+    async def media_in_use(self, refs: Sequence[str]) -> set[str]:
+        """Which of these ``media:`` references a request photo, a relay message, an outbox
+        body or a conversation state (a draft) still names."""
         ...

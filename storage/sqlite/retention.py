@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from storage.privacy import ERASED_BODY
@@ -45,3 +46,23 @@ class SqliteRetentionStore:
             (to_db_time(before), limit),
         )
         return max(cursor.rowcount, 0)
+
+    async def media_in_use(self, refs: Sequence[str]) -> set[str]:
+        # A handful of files a day: one indexed lookup and three scans (bodies through the
+        # partial index of kept bodies) per reference is cheap at that scale.
+        used: set[str] = set()
+        for ref in refs:
+            for query in _MEDIA_REFERENCES:
+                async with self._db.execute(query, (ref,)) as cursor:
+                    if await cursor.fetchone() is not None:
+                        used.add(ref)
+                        break
+        return used
+
+
+_MEDIA_REFERENCES = (
+    "SELECT 1 FROM request_photos WHERE ref = ? LIMIT 1",
+    "SELECT 1 FROM relay_messages WHERE photo_ref = ? LIMIT 1",
+    "SELECT 1 FROM outbox WHERE body != '[]' AND instr(body, ?) > 0 LIMIT 1",
+    "SELECT 1 FROM conversation_states WHERE instr(data, ?) > 0 LIMIT 1",
+)

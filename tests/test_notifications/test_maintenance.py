@@ -4,8 +4,10 @@ checkpoint truncates the WAL; the scheduler ticks them with the injected clock."
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ import pytest
 
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
+from domain.media import media_ref
+from domain.requests import Status
 from notifications.digest import load_report
 from notifications.maintenance import (
     UPDATE_KEYS_FLOOR,
@@ -27,11 +31,21 @@ from notifications.scheduler import NotificationJobs, NotificationScheduler
 from notifications.stats import Labels, day_period, parse_period, render_figures
 from storage.base import ConversationState
 from storage.maintenance import BackupError, BackupResult, CheckpointResult
+from storage.media import FileMediaStore
 from storage.outbox import NewOutboxMessage, OutboxStatus
 from storage.privacy import ERASED_BODY
 from storage.sqlite import SqliteStorage
 from storage.sqlite.backup import verify_database, wal_path
-from tests.test_notifications.helpers import ALICE, BOB, messages, texts
+from tests.test_notifications.helpers import (
+    ALICE,
+    BOB,
+    OPERATOR,
+    STAFF,
+    WATER,
+    make_requests,
+    messages,
+    texts,
+)
 from tests.test_notifications.test_stats import seed
 
 CAROL = UserRef(ChannelName.VIBER, "carol-viber")
@@ -318,3 +332,54 @@ async def test_the_hourly_checkpoint_truncates_the_wal(
     finally:
         await scheduler.shutdown()
     assert await NotificationJobs(storage).checkpoint_tick() is False  # nothing configured
+
+
+def kept_photo(store: FileMediaStore, name: str, *, age: timedelta, now: datetime) -> str:
+    """A kept photo file named as the store names them, last written ``age`` before ``now``."""
+    ref = media_ref(hashlib.sha256(name.encode()).hexdigest(), "jpg")
+    path = store.directory / ref.removeprefix("media:")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xff\xd8\xff" + name.encode())
+    moment = (now - age).timestamp()
+    os.utime(path, (moment, moment))
+    return ref
+
+
+async def test_retention_deletes_kept_photos_nothing_refers_to_and_an_erased_requests_too(
+    storage: SqliteStorage, clock: ManualClock, tmp_path: Path
+) -> None:
+    store = FileMediaStore(tmp_path / "media")
+    now = clock.now()
+    old = timedelta(days=3)
+    on_request = kept_photo(store, "request", age=old, now=now)
+    in_draft = kept_photo(store, "draft", age=old, now=now)
+    in_outbox = kept_photo(store, "outbox", age=old, now=now)
+    orphan = kept_photo(store, "orphan", age=old, now=now)
+    just_kept = kept_photo(store, "young", age=timedelta(minutes=5), now=now)
+    requests = make_requests(clock)
+    draft = replace(WATER, photos=(on_request,))
+    async with storage.transaction() as session:
+        alice = await session.residents.touch(ALICE, now=now)
+        request = await requests.create(session, alice, draft)
+        bob = await session.residents.touch(BOB, now=now)
+        state = ConversationState("req.photos", {"d": {"photos": [in_draft]}})
+        await session.conversations.save(bob.id, state, now=now)
+        body = f'[{{"text": "card", "photo": "{in_outbox}"}}]'
+        await session.outbox.enqueue(NewOutboxMessage("card", STAFF, "card", body, now), now=now)
+
+    job = RetentionJob(storage, clock, days=30, at=AT, media=store)
+    report = await job.run(now)
+    assert report.media_files == 1
+    left = {
+        ref for ref in (on_request, in_draft, in_outbox, orphan, just_kept) if store.path_of(ref)
+    }
+    assert left == {on_request, in_draft, in_outbox, just_kept}
+
+    # /forget of a resident whose request is closed erases its photos' rows: the file goes
+    # at the next run (an open request would keep them until it closes).
+    async with storage.transaction() as session:
+        await requests.change_status(session, request.id, Status.REJECTED, OPERATOR, "дубль")
+        await session.privacy.erase_resident(alice.id, now=now)
+    assert (await job.run(now)).media_files == 1
+    assert store.path_of(on_request) is None
+    assert store.path_of(in_draft) is not None
