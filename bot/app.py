@@ -27,7 +27,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 from bot.admin import run_admin
 from bot.compose import Core, build_core, build_ops, create_notifier, stats_labels
-from bot.console import ConsoleChannel, run_console
+from bot.console import CONSOLE_USER, ConsoleChannel, run_console
+from bot.console_staff import STAFF_CHAT, StaffConsole
 from bot.notifier import Notifier
 from bot.settings import Settings
 from bot.viber import ViberChannel, ViberClient, setup_viber
@@ -40,6 +41,7 @@ from faq.errors import ContentError
 from notifications.replies import ReplySender
 from services.routing import RoutingError
 from storage.errors import ConfigurationError, MigrationError
+from storage.media import default_media_dir
 
 if TYPE_CHECKING:
     pass
@@ -55,8 +57,10 @@ async def start_notifier(core: Core, channels: dict[ChannelName, Channel]) -> No
     return notifier
 
 
-async def run_console_mode(settings: Settings) -> None:
-    core = await build_core(settings)
+async def run_console_mode(settings: Settings, *, staff: bool = False) -> None:
+    """The console chat; with ``staff`` (``console --staff``) the staff chat in the same
+    terminal: cards and relay messages marked ``[staff]``, the operator typing ``staff ...``."""
+    core = await build_core(settings, console_staff=staff)
     ops = build_ops(core)
     notifier: Notifier | None = None
     try:
@@ -64,13 +68,36 @@ async def run_console_mode(settings: Settings) -> None:
         console = ConsoleChannel()
         notifier = await start_notifier(core, {ChannelName.CONSOLE: console})
         ops.notifier = notifier
-        await run_console(core.conversation.handle, console)
+        staff_console = (
+            console_staff(core, console, wake=notifier.worker.notify)
+            if core.requests.staff_chat == STAFF_CHAT
+            else None
+        )
+        if staff and staff_console is None:
+            logger.warning("TELEGRAM_TOKEN is set: staff cards go to Telegram, not the console")
+        await run_console(core.conversation.handle, console, staff=staff_console)
     finally:
         ops.begin_shutdown()
         if notifier is not None:
             await notifier.close()
         await ops.stop()
         await core.close()
+
+
+def console_staff(
+    core: Core, console: ConsoleChannel, *, wake: Callable[[], None] | None = None
+) -> StaffConsole:
+    """The operator's side of the console over the core's services."""
+    return StaffConsole(
+        channel=console,
+        storage=core.storage,
+        requests=core.requests,
+        relay=core.relay.service,
+        labels=stats_labels(core.texts, core.requests),
+        files=default_media_dir(core.settings.database_url).parent / "staff",
+        resident=CONSOLE_USER,
+        wake=wake,
+    )
 
 
 async def run_worker_mode(settings: Settings) -> None:
@@ -366,7 +393,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
 
 
 MODES = ("console", "worker", "backup", "restore")
-USAGE = "usage: python -m bot [console | worker | backup PATH | restore PATH]"
+USAGE = "usage: python -m bot [console [--staff] | worker | backup PATH | restore PATH]"
 
 
 def settings_errors(error: ValidationError) -> list[str]:
@@ -397,15 +424,19 @@ def main(argv: Sequence[str]) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if mode in {"backup", "restore"}:
         return run_admin(mode, argv[1:], settings)
+    staff = mode == "console" and "--staff" in argv[1:]
+    if mode == "console" and any(arg != "--staff" for arg in argv[1:]):
+        print(f"{USAGE}   (unknown option {argv[1:]!r})", file=sys.stderr)
+        return 2
     try:
-        return run_mode(mode, settings)
+        return run_mode(mode, settings, staff=staff)
     except (ConfigurationError, MigrationError, RoutingError, ContentError) as error:
         # A file or database the settings name is wrong: one line, not a traceback.
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
 
 
-def run_mode(mode: str, settings: Settings) -> int:
+def run_mode(mode: str, settings: Settings, *, staff: bool = False) -> int:
     if mode == "worker":
         asyncio.run(run_worker_mode(settings))
         return 0
@@ -422,7 +453,7 @@ def run_mode(mode: str, settings: Settings) -> int:
     if mode == "console" or not configured:
         if mode == "auto":
             logger.info("no TELEGRAM_TOKEN or VIBER_TOKEN configured: starting the console chat")
-        asyncio.run(run_console_mode(settings))
+        asyncio.run(run_console_mode(settings, staff=staff))
     else:
         asyncio.run(run_messengers(settings))
     return 0

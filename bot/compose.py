@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.console_staff import STAFF_CHAT as CONSOLE_STAFF_CHAT
 from bot.notifier import Notifier
 from bot.ops import OpsServer, PrometheusMetrics
 from bot.settings import Settings
@@ -55,12 +56,14 @@ from services.relay import RelayService
 from services.relay_forwarder import RelayForwarder
 from services.requests import RequestService
 from services.routing import load_routing
-from storage.base import Storage
+from storage.base import Resident, Storage
 from storage.maintenance import DatabaseHealth, DatabaseMaintenance
 from storage.media import FileMediaStore, default_media_dir
+from storage.relay import RelaySession
 from storage.sqlite import open_storage
 
 __all__ = [
+    "CONSOLE_STAFF_CHAT",
     "Core",
     "build_backup",
     "build_consult",
@@ -110,11 +113,25 @@ class Core:
 # -- the conversation ----------------------------------------------------------------------
 
 
-def staff_chat_of(settings: Settings) -> UserRef | None:
-    """The staff chat: a Telegram group (``STAFF_CHAT_ID``), or None (no cards, no relay)."""
+def staff_chat_of(settings: Settings, *, console: bool = False) -> UserRef | None:
+    """The staff chat: a Telegram group (``STAFF_CHAT_ID``), or None (no cards, no relay);
+    with ``console`` (``python -m bot console --staff``) and no Telegram token, the console's
+    staff pane."""
+    if console and settings.telegram_token is None:
+        return CONSOLE_STAFF_CHAT
     if settings.staff_chat_id is None:
         return None
     return UserRef(ChannelName.TELEGRAM, str(settings.staff_chat_id))
+
+
+class FixedDesk:
+    """A relay desk with one place for every conversation (the console's staff pane)."""
+
+    def __init__(self, chat: UserRef) -> None:
+        self.chat = chat
+
+    async def destination(self, relay: RelaySession, resident: Resident) -> UserRef | None:
+        return self.chat
 
 
 def build_consult(settings: Settings) -> ConsultFeature:
@@ -130,12 +147,18 @@ def build_consult(settings: Settings) -> ConsultFeature:
 
 
 def build_request_service(
-    settings: Settings, *, texts: Texts, clock: Clock, metrics: Metrics = NO_METRICS
+    settings: Settings,
+    *,
+    texts: Texts,
+    clock: Clock,
+    metrics: Metrics = NO_METRICS,
+    console_staff: bool = False,
 ) -> RequestService:
     """Requests with the routing file (ROUTING_FILE or the shipped one), validated now so a
     broken file stops the start with a message naming the entry."""
     routing = load_routing(settings.routing_file)
-    return RequestService(routing, texts, clock, staff_chat_of(settings), metrics=metrics)
+    staff_chat = staff_chat_of(settings, console=console_staff)
+    return RequestService(routing, texts, clock, staff_chat, metrics=metrics)
 
 
 def build_followups(settings: Settings, requests: RequestService) -> FollowupService:
@@ -198,21 +221,36 @@ def build_media(settings: Settings, *, base: Path | None = None) -> FileMediaSto
 
 
 async def build_core(
-    settings: Settings, *, clock: Clock | None = None, base: Path | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    base: Path | None = None,
+    console_staff: bool = False,
 ) -> Core:
+    """``console_staff`` (``python -m bot console --staff``): with no Telegram token, cards,
+    relay messages and escalations go to the console's staff pane (``CONSOLE_STAFF_CHAT``)."""
     clock = clock or SystemClock(settings.tz)
     texts = Texts.load()
     metrics = PrometheusMetrics()
     # Before the database opens: a broken routing file stops the start and leaves nothing open.
-    requests = build_request_service(settings, texts=texts, clock=clock, metrics=metrics)
+    requests = build_request_service(
+        settings, texts=texts, clock=clock, metrics=metrics, console_staff=console_staff
+    )
+    console_desk = requests.staff_chat == CONSOLE_STAFF_CHAT
     followups = build_followups(settings, requests)
     storage = await open_storage(settings.database_url, base=base)
     # The operator relay: a conversation needs a staff chat to go to (Telegram's desk is given
     # to the forwarder when the bot starts; until then messages wait as pending).
-    relay = RelayForwarder(storage=storage, clock=clock, service=RelayService(texts))
+    relay = RelayForwarder(
+        storage=storage,
+        clock=clock,
+        service=RelayService(texts),
+        desk=FixedDesk(CONSOLE_STAFF_CHAT) if console_desk else None,
+    )
     relay_feature = RelayFeature(
         relay.service,
-        available=settings.telegram_token is not None and settings.staff_chat_id is not None,
+        available=console_desk
+        or (settings.telegram_token is not None and settings.staff_chat_id is not None),
         forward=relay.forward_quietly,
     )
     features, preparers = build_features(
@@ -336,7 +374,8 @@ def create_notifier(
         },
         metrics=core.metrics,
     )
-    staff_chat = staff_chat_of(settings)
+    console = core.requests.staff_chat == CONSOLE_STAFF_CHAT  # ``console --staff``
+    staff_chat = staff_chat_of(settings, console=console)
     jobs = NotificationJobs(
         storage,
         followups=core.followups,

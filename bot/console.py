@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TextIO
 
+from bot.console_staff import STAFF_CHAT, STAFF_HINT, StaffConsole
 from domain.channel import Sent
 from domain.messages import (
     Button,
@@ -40,17 +41,23 @@ class ConsoleChannel:
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out or sys.stdout
         self.buttons: list[Button] = []
+        # The staff pane (``--staff``): the buttons of the latest staff message that had some.
+        self.staff_buttons: list[Button] = []
         self._sent = 0
+
+    def write(self, text: str) -> None:
+        self._out.write(text)
+        self._out.flush()
 
     async def send(self, chat: UserRef, replies: Sequence[Reply]) -> list[Sent]:
         sent: list[Sent] = []
         for reply in replies:
             self._sent += 1
-            self._print(reply)
+            self._print(reply, staff=chat == STAFF_CHAT)
             sent.append(Sent(str(self._sent)))
         return sent
 
-    def _print(self, reply: Reply) -> None:
+    def _print(self, reply: Reply, *, staff: bool = False) -> None:
         lines = ["", "🤖 " + (reply.title.upper() if reply.title else "")] if reply.title else [""]
         lines.append(reply.text)
         if reply.location:
@@ -60,13 +67,20 @@ class ConsoleChannel:
         if reply.document:
             lines.append(f"[file {reply.document_name}, {len(reply.document)} bytes]")
         if reply.buttons:
-            self.buttons = []
+            pressed: list[Button] = []
             for row in reply.buttons:
                 cells = []
                 for button in row:
-                    self.buttons.append(button)
-                    cells.append(f"[{len(self.buttons)}] {button.label}")
+                    pressed.append(button)
+                    cells.append(f"[{len(pressed)}] {button.label}")
                 lines.append("   ".join(cells))
+            if staff:
+                self.staff_buttons = pressed
+            else:
+                self.buttons = pressed
+        if staff:
+            body = "\n".join(lines[1:]).split("\n")
+            lines = [lines[0], *(f"[staff] {line}" for line in body)]
         self._out.write("\n".join(lines) + "\n")
         self._out.flush()
 
@@ -105,6 +119,7 @@ async def run_console(
     *,
     read_line: Callable[[], Awaitable[str]] | None = None,
     greet: bool = True,
+    staff: StaffConsole | None = None,
 ) -> None:
     """Read lines until EOF or ``quit``; each line goes through the conversation."""
 
@@ -114,6 +129,8 @@ async def run_console(
     reader = read_line or from_stdin
     out = channel._out
     out.write(HINT)
+    if staff is not None:
+        out.write(STAFF_HINT)
     if greet:
         await channel.send(
             CONSOLE_USER, await handle(Incoming(CONSOLE_USER, Kind.TEXT, text="/start"))
@@ -125,6 +142,10 @@ async def run_console(
         if not line or line.strip().lower() in {"quit", "exit", "/quit"}:
             out.write("\nBye.\n")
             return
+        words = line.strip().split(maxsplit=1)
+        if staff is not None and words and words[0].lower() == "staff":
+            await staff.handle(words[1] if len(words) > 1 else "")
+            continue
         incoming = channel.to_incoming(line)
         if incoming is not None:
             await channel.send(CONSOLE_USER, await handle(incoming))

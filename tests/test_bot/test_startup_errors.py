@@ -76,7 +76,8 @@ def test_the_console_asked_for_by_name_still_runs_without_a_terminal(tmp_path: P
 def test_an_unknown_mode_prints_the_usage(tmp_path: Path) -> None:
     result = run_bot(tmp_path, "frobnicate")
     assert result.returncode == 2
-    assert "usage: python -m bot [console | worker | backup PATH | restore PATH]" in result.stderr
+    usage = "usage: python -m bot [console [--staff] | worker | backup PATH | restore PATH]"
+    assert usage in result.stderr
 
 
 def test_a_routing_file_that_is_missing_is_one_line(tmp_path: Path) -> None:
