@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from faq.errors import ContentError, ContentProblem
+from faq.yaml_file import read_model
 
 __all__ = ["DEFAULT_OFFTOPIC", "OffTopic", "load_offtopic"]
 
@@ -48,23 +48,7 @@ class _File(BaseModel):
 
 def load_offtopic(path: Path = DEFAULT_OFFTOPIC) -> tuple[OffTopic, ...]:
     """Read and validate the groups; raise ContentError naming every problem."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        parsed = _File.model_validate(data)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ContentError(
-            [ContentProblem(file=path.name, message=f"cannot read: {exc}")]
-        ) from None
-    except ValidationError as exc:
-        raise ContentError(
-            [
-                ContentProblem(
-                    file=path.name,
-                    message=f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}",
-                )
-                for e in exc.errors()
-            ]
-        ) from None
+    parsed = read_model(path, _File)
     ids = [group.id for group in parsed.groups]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:

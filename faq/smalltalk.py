@@ -15,11 +15,11 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from faq.errors import ContentError, ContentProblem
 from faq.text import fold, fold_pattern
+from faq.yaml_file import read_model
 
 __all__ = ["DEFAULT_SMALLTALK", "GROUPS", "REACTION", "SmallTalk", "default_smalltalk"]
 
@@ -175,23 +175,7 @@ def _one_edit(a: str, b: str) -> bool:
 
 def load_smalltalk(path: Path = DEFAULT_SMALLTALK) -> SmallTalk:
     """Read and validate the groups; raise ContentError naming every problem."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        parsed = _File.model_validate(data)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ContentError(
-            [ContentProblem(file=path.name, message=f"cannot read: {exc}")]
-        ) from None
-    except ValidationError as exc:
-        raise ContentError(
-            [
-                ContentProblem(
-                    file=path.name,
-                    message=f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}",
-                )
-                for e in exc.errors()
-            ]
-        ) from None
+    parsed = read_model(path, _File)
     problems: list[ContentProblem] = []
     ids = [group.id for group in parsed.groups]
     for group_id in sorted(set(ids) - set(GROUPS)):
