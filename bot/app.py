@@ -236,8 +236,13 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
             viber_channel = ViberChannel(viber_client, settings.viber_bot_name)
             channels[ChannelName.VIBER] = viber_channel
             replies.add_channel(ChannelName.VIBER, viber_channel)
-            # A picture's URL expires: it is downloaded and kept when it arrives.
-            keeper = PhotoKeeper(viber_client, core.media) if core.media is not None else None
+            # A picture's URL expires: it is downloaded and kept when it arrives, if the
+            # resident is where a photo is kept (the request form, the relay).
+            keeper = (
+                PhotoKeeper(viber_client, core.media, wanted=core.conversation.takes_photo)
+                if core.media is not None
+                else None
+            )
             wire_viber(
                 app,
                 core,

@@ -92,6 +92,22 @@ class Conversation:
         self._preparers = list(preparers)
         self._locks: KeyedLocks[UserRef] = KeyedLocks()
 
+    async def takes_photo(self, user: UserRef) -> bool:
+        """Whether a photo from ``user`` would be kept now: they are in a step that keeps
+        photos (the request form, the relay). A channel whose pictures expire downloads one
+        only then (``bot.viber.media``): a picture sent outside is answered and not stored.
+        A read of the state only; a storage error says no (the URL is kept, nothing lost)."""
+        try:
+            async with self.storage.transaction() as session:
+                resident = await session.residents.get(user)
+                if resident is None:
+                    return False
+                state = await session.conversations.load(resident.id)
+        except Exception:
+            logger.warning("state of %s not read; the photo is not downloaded", user)
+            return False
+        return self.registry.takes_photo(state.step)
+
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Handle one message; never raises for bad input, storage trouble or a feature's bug."""
         return (await self._handle(incoming, keep=False)).replies

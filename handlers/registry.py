@@ -26,6 +26,7 @@ class Registry:
     steps: dict[str, StepHandler] = field(default_factory=dict)
     idle: dict[Kind, Handler] = field(default_factory=dict)
     interceptors: list[StepHandler] = field(default_factory=list)
+    photo_steps: set[str] = field(default_factory=set)
 
     def action(self, name: str, handler: PayloadHandler) -> None:
         if name in self.actions:
@@ -44,11 +45,15 @@ class Registry:
             raise RegistryError(f"command /{name} registered twice")
         self.commands[name] = handler
 
-    def step(self, prefix: str, handler: StepHandler) -> None:
-        """Handle every state whose step is ``prefix`` or starts with ``prefix + '.'``."""
+    def step(self, prefix: str, handler: StepHandler, *, takes_photos: bool = False) -> None:
+        """Handle every state whose step is ``prefix`` or starts with ``prefix + '.'``;
+        ``takes_photos``: a photo sent in this step is kept (the request form, the relay), so
+        a channel whose pictures expire downloads it (``takes_photo``)."""
         if prefix in self.steps:
             raise RegistryError(f"step {prefix!r} registered twice")
         self.steps[prefix] = handler
+        if takes_photos:
+            self.photo_steps.add(prefix)
 
     def intercept(self, handler: StepHandler) -> None:
         """Run ``handler`` on every text (and photo caption) before anything else, whatever
@@ -61,10 +66,19 @@ class Registry:
         self.idle[kind] = handler
 
     def step_handler(self, step: str) -> StepHandler | None:
+        prefix = self._registered_prefix(step)
+        return self.steps[prefix] if prefix is not None else None
+
+    def takes_photo(self, step: str) -> bool:
+        """Whether a photo sent in ``step`` is kept with what the step builds."""
+        prefix = self._registered_prefix(step)
+        return prefix is not None and prefix in self.photo_steps
+
+    def _registered_prefix(self, step: str) -> str | None:
         prefix = step
         while prefix:
             if prefix in self.steps:
-                return self.steps[prefix]
+                return prefix
             prefix = prefix.rpartition(".")[0]
         return None
 

@@ -62,7 +62,7 @@ class RelayFeature:
     def register(self, registry: Registry) -> None:
         registry.action(ACTION_OPEN, self.on_open)
         registry.action(ACTION_END, self.on_end)
-        registry.step(RELAY_STEP, self.on_step)
+        registry.step(RELAY_STEP, self.on_step, takes_photos=True)
 
     async def on_open(self, ctx: Context, _payload: Payload) -> list[Reply]:
         if not self.available:

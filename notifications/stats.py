@@ -276,10 +276,12 @@ def export_csv(rows: list[ExportRow], *, tz: ZoneInfo, personal: bool) -> bytes:
     header = [
         "number", "created", "channel", "category", "district", "status", "executor",
         "class", "urgent", "ack_due", "resolve_due", "acknowledged", "done",
-        "followup", "rating",
+        "followup", "rating", "photos",
     ]  # fmt: skip
     if personal:
-        header += ["phone", "address", "description"]
+        # A photo is a picture of someone's home or street: its references (a kept file's
+        # ``media:<sha256>.<ext>`` or a platform file id) go out only with the personal data.
+        header += ["phone", "address", "description", "photo_refs"]
     writer.writerow(header)
     for row in rows:
         line: list[object] = [
@@ -288,8 +290,9 @@ def export_csv(rows: list[ExportRow], *, tz: ZoneInfo, personal: bool) -> bytes:
             "1" if row.urgent else "0", when(row.ack_due), when(row.resolve_due),
             when(row.acknowledged_at), when(row.done_at), row.followup_outcome or "",
             row.followup_rating if row.followup_rating is not None else "",
+            len(row.photos),
         ]  # fmt: skip
         if personal:
-            line += [row.phone, row.address, row.description]
+            line += [row.phone, row.address, row.description, " ".join(row.photos)]
         writer.writerow([_cell(value) for value in line])
     return ("\ufeff" + out.getvalue()).encode("utf-8")

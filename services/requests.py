@@ -167,12 +167,13 @@ class RequestService:
         return await session.requests.list_for_resident(resident_id, limit=limit)
 
     async def find(self, session: StoreSession, query: str) -> list[Request]:
-        """For staff: requests by phone (any usual form) or by number; newest first."""
+        """For staff: requests by phone (any usual Ukrainian form, or an international number
+        with its country code, as the form accepts) or by number; newest first."""
         text = query.strip()
         if not text:
             return []
         try:
-            phone = normalize_phone(text)
+            phone = normalize_phone(text, international=True)
         except InvalidPhone:
             phone = None
         if phone is not None:

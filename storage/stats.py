@@ -37,6 +37,7 @@ class ExportRow:
     done_at: datetime | None
     followup_outcome: str | None
     followup_rating: int | None
+    photos: tuple[str, ...] = ()
     phone: str | None = None
     address: str | None = None
     description: str | None = None

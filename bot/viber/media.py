@@ -4,17 +4,22 @@ the picture arrives and stored (``domain.media.MediaStore``); the conversation t
 
 It happens in the webhook before the conversation runs: outside its transaction (a download
 must not hold the database), while the URL is fresh, and without the conversation knowing
-HTTP. Whatever goes wrong (a timeout, a file too big, not an image) leaves the URL as it was,
-with a warning: the resident's message is never lost for its photo.
+HTTP. Only a picture the conversation would keep is downloaded (``wanted``: the resident is in
+the request form or talking to an operator); one sent outside is answered and never stored,
+so nobody's photo lies on disk without a request or a conversation it belongs to. Whatever
+goes wrong (a timeout, a file too big, not an image) leaves the URL as it was, with a warning:
+the resident's message is never lost for its photo.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from domain.channel import DeliveryError
+from domain.identity import UserRef
 from domain.media import MediaRefused, MediaStore
 
 __all__ = ["DOWNLOAD_TIMEOUT", "Downloader", "PhotoKeeper"]
@@ -36,14 +41,22 @@ class PhotoKeeper:
     """Turns a picture's URL into a kept file's reference, or gives the URL back."""
 
     def __init__(
-        self, client: Downloader, store: MediaStore, *, timeout: float = DOWNLOAD_TIMEOUT
+        self,
+        client: Downloader,
+        store: MediaStore,
+        *,
+        wanted: Callable[[UserRef], Awaitable[bool]] | None = None,
+        timeout: float = DOWNLOAD_TIMEOUT,
     ) -> None:
         self._client = client
         self._store = store
+        self._wanted = wanted
         self._timeout = timeout
 
-    async def keep(self, url: str) -> str:
+    async def keep(self, user: UserRef, url: str) -> str:
         if not url.startswith(("https://", "http://")):
+            return url
+        if self._wanted is not None and not await self._wanted(user):
             return url
         try:
             data = await self._client.download(

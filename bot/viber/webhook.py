@@ -66,8 +66,9 @@ Deliver = Callable[[UserRef, Handled], None]
 OnSubscription = Callable[[UserRef, bool], Awaitable[None]]
 OnDelivery = Callable[[str, str], Awaitable[None]]
 Welcome = Callable[[UserRef, str | None], Awaitable[Sequence[Reply]]]
-# A picture's URL -> the reference to keep (``PhotoKeeper.keep``: a ``media:`` file, or the URL).
-KeepPhoto = Callable[[str], Awaitable[str]]
+# Who sent a picture and its URL -> the reference to keep (``PhotoKeeper.keep``: a ``media:``
+# file, or the URL).
+KeepPhoto = Callable[[UserRef, str], Awaitable[str]]
 
 DUPLICATE_WINDOW = 300.0  # seconds a message_token is remembered in memory
 DUPLICATE_LIMIT = 50_000  # tokens remembered at most
@@ -212,7 +213,7 @@ class ViberWebhook:
         photo = incoming.photo
         if self._keep_photo is None or incoming.kind is not Kind.PHOTO or photo is None:
             return incoming
-        ref = await self._keep_photo(photo.ref)
+        ref = await self._keep_photo(incoming.user, photo.ref)
         if ref == photo.ref:
             return incoming
         return replace(incoming, photo=replace(photo, ref=ref))

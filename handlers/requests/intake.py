@@ -112,7 +112,7 @@ class IntakeFeature:
         # Kept to let a question typed halfway be answered by whoever answers idle texts.
         self._registry = registry
         registry.action("req_new", self.on_new)
-        registry.step("req", self.on_step)
+        registry.step("req", self.on_step, takes_photos=True)
 
     # --- entry points ----------------------------------------------------------------------
 

@@ -161,6 +161,14 @@ class SqliteStatsStore:
             f" WHERE 1 = 1{where} ORDER BY r.id LIMIT ?",
             [*params, limit],
         )
+        photos: dict[int, list[str]] = {}
+        for photo in await self._rows(
+            "SELECT p.request_id, p.ref FROM request_photos AS p"  # noqa: S608
+            f" JOIN requests AS r ON r.id = p.request_id WHERE 1 = 1{where}"
+            " ORDER BY p.request_id, p.position",
+            list(params),
+        ):
+            photos.setdefault(photo["request_id"], []).append(photo["ref"])
         return [
             ExportRow(
                 id=row["id"],
@@ -178,6 +186,7 @@ class SqliteStatsStore:
                 done_at=from_db_time(row["done_at"]),
                 followup_outcome=row["outcome"],
                 followup_rating=row["rating"],
+                photos=tuple(photos.get(row["id"], ())),
                 phone=row["phone"] if personal else None,
                 address=row["address"] if personal else None,
                 description=row["description"] if personal else None,

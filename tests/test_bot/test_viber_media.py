@@ -13,8 +13,12 @@ from aiohttp.test_utils import TestServer
 from bot.viber.client import ViberClient
 from bot.viber.media import PhotoKeeper
 from domain.channel import TemporaryFailure
+from domain.identity import ChannelName, UserRef
 from fakes.viber_api import TINY_JPEG
 from storage.media import FileMediaStore
+
+ANN = UserRef(ChannelName.VIBER, "ann")
+BOB = UserRef(ChannelName.VIBER, "bob")
 
 
 async def chunked(request: web.Request) -> web.StreamResponse:
@@ -67,10 +71,28 @@ async def test_the_keeper_keeps_or_gives_the_url_back(
     store = FileMediaStore(tmp_path / "media", max_bytes=4096)
     keeper = PhotoKeeper(client, store)
     url = str(server.make_url("/media/photo.jpg"))
-    ref = await keeper.keep(url)
+    ref = await keeper.keep(ANN, url)
     assert ref.startswith("media:")
     assert store.path_of(ref) is not None
     too_big = url + "?chunks=8"
-    assert await keeper.keep(too_big) == too_big
-    assert await keeper.keep("http://127.0.0.1:9/x.jpg") == "http://127.0.0.1:9/x.jpg"
-    assert await keeper.keep("AgACfileid") == "AgACfileid"
+    assert await keeper.keep(ANN, too_big) == too_big
+    assert await keeper.keep(ANN, "http://127.0.0.1:9/x.jpg") == "http://127.0.0.1:9/x.jpg"
+    assert await keeper.keep(ANN, "AgACfileid") == "AgACfileid"
+
+
+async def test_the_keeper_downloads_only_what_the_conversation_keeps(
+    server: TestServer, client: ViberClient, tmp_path: Path
+) -> None:
+    store = FileMediaStore(tmp_path / "media", max_bytes=4096)
+    asked: list[UserRef] = []
+
+    async def wanted(user: UserRef) -> bool:
+        asked.append(user)
+        return user == ANN
+
+    keeper = PhotoKeeper(client, store, wanted=wanted)
+    url = str(server.make_url("/media/photo.jpg"))
+    assert await keeper.keep(BOB, url) == url
+    assert not (tmp_path / "media").exists() or list((tmp_path / "media").iterdir()) == []
+    assert (await keeper.keep(ANN, url)).startswith("media:")
+    assert asked == [BOB, ANN]

@@ -180,3 +180,13 @@ async def test_a_picture_not_kept_leaves_its_url_and_the_request(
     assert bots.viber.media_requests == [name]
     assert await bots.photos_of_request() == [url]
     assert list(bots.media_dir.iterdir()) == []
+
+
+@pytest.mark.timeout(60)
+async def test_a_picture_sent_outside_a_form_is_answered_and_not_downloaded(bots: Bots) -> None:
+    # Nothing would keep it (no form, no operator): it is answered, and nobody's photo is
+    # fetched from Viber or stored without a request it belongs to.
+    seen = await bots.say("v-media-3", 0, text="/start")
+    await bots.say("v-media-3", seen, picture=bots.viber.media_url(), caption="")
+    assert bots.viber.media_requests == []
+    assert not bots.media_dir.exists() or list(bots.media_dir.iterdir()) == []

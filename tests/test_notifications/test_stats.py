@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -228,3 +229,28 @@ async def test_the_export_has_personal_data_only_when_asked_and_no_formulas(
     )
     assert rows[1][rows[0].index("phone")] == "'+380671234567"
     assert rows[1][rows[0].index("description")].startswith("'=HYPERLINK")
+
+
+async def test_the_export_counts_photos_and_lists_them_only_with_personal_data(
+    storage: SqliteStorage, clock: ManualClock
+) -> None:
+    service = make_requests(clock)
+    with_photos = replace(
+        draft(Category.WATER, None), photos=("media:" + "a" * 64 + ".jpg", "tg-2")
+    )
+    await file_request(storage, service, ALICE, clock, with_photos)
+    await file_request(storage, service, ALICE, clock, draft(Category.HEATING, None))
+    async with storage.transaction() as session:
+        plain = await session.stats.export_requests(start=None, end=None)
+        full = await session.stats.export_requests(start=None, end=None, personal=True)
+    rows = list(
+        csv.reader(io.StringIO(export_csv(plain, tz=KYIV, personal=False).decode("utf-8-sig")))
+    )
+    assert "photo_refs" not in rows[0]
+    assert [row[rows[0].index("photos")] for row in rows[1:]] == ["2", "0"]
+    assert "media:" not in str(rows)
+    rows = list(
+        csv.reader(io.StringIO(export_csv(full, tz=KYIV, personal=True).decode("utf-8-sig")))
+    )
+    refs = [row[rows[0].index("photo_refs")] for row in rows[1:]]
+    assert refs == ["media:" + "a" * 64 + ".jpg tg-2", ""]

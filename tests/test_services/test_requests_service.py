@@ -509,6 +509,20 @@ async def test_find_by_phone_or_number(storage: SqliteStorage, clock: ManualCloc
         assert await service.find(session, "1520-999999") == []
 
 
+async def test_find_by_a_foreign_phone_as_the_form_accepts_it(
+    storage: SqliteStorage, clock: ManualClock
+) -> None:
+    # A returnee with a foreign SIM files with +48...; staff must find it however they type it.
+    service = make_service(clock)
+    alice = await resident(storage, ALICE, clock)
+    async with storage.transaction() as session:
+        request = await service.create(session, alice, replace(WATER, phone="+48512345678"))
+    async with storage.transaction() as session:
+        for query in ("+48512345678", "+48 512 345 678", "0048512345678"):
+            assert [r.id for r in await service.find(session, query)] == [request.id]
+        assert await service.find(session, "+48512345679") == []
+
+
 async def test_a_resident_never_gets_another_residents_request(
     storage: SqliteStorage, clock: ManualClock
 ) -> None:
