@@ -38,9 +38,11 @@ __all__ = [
     "category_label",
     "district_label",
     "extra_photos",
+    "feedback_lines",
     "format_local",
     "history_line",
     "render_card",
+    "stars",
     "status_label",
 ]
 
@@ -108,6 +110,13 @@ def history_line(
         what = texts.get(language, "req_event_assigned", executor=executor)
     elif change.event is EventKind.ANSWER:
         what = texts.get(language, "req_event_answer", answer=change.note or "")
+    elif change.event is EventKind.ESCALATED:
+        what = texts.get(language, f"req_event_escalated_{change.note or 'resolve'}")
+    elif change.event is EventKind.FOLLOWUP:
+        what = texts.get(language, f"req_event_followup_{change.note or 'yes'}")
+    elif change.event is EventKind.RATING:
+        rating = _rating_of(change)
+        what = texts.get(language, "req_event_rating", stars=stars(rating), rating=rating)
     else:
         what = status_label(texts, language, change.to_status)
         if change.note:
@@ -116,6 +125,47 @@ def history_line(
         return texts.get(language, "req_history_line_short", when=when, what=what)
     who = actor_label(texts, language, change)
     return texts.get(language, "req_history_line", when=when, what=what, who=who)
+
+
+def stars(rating: int) -> str:
+    """``★★★★☆`` for 4 of 5."""
+    rating = max(0, min(5, rating))
+    return "★" * rating + "☆" * (5 - rating)
+
+
+def _rating_of(change: StatusChange) -> int:
+    note = change.note or ""
+    return int(note) if note.isdigit() else 0
+
+
+def feedback_lines(texts: Texts, language: str, history: Sequence[StatusChange]) -> list[str]:
+    """The resident's latest follow-up answer and rating, as card lines (none before the
+    first answer): "confirmed done", or "says not done" and whether it was reopened since."""
+    answer_at = None
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].event is EventKind.FOLLOWUP:
+            answer_at = index
+            break
+    if answer_at is None:
+        return []
+    answer = history[answer_at]
+    later = history[answer_at + 1 :]
+    t = texts.get
+    if answer.note == "yes":
+        lines = [t(language, "req_card_followup_yes")]
+    else:
+        outcome = t(language, f"req_card_followup_{answer.note or 'no'}")
+        reopened = any(
+            change.event is EventKind.STATUS and change.to_status is Status.REOPENED
+            for change in later
+        )
+        key = "req_card_followup_reopened" if reopened else "req_card_followup_not_done"
+        lines = [t(language, key, outcome=outcome)]
+    ratings = [change for change in later if change.event is EventKind.RATING]
+    if ratings:
+        rating = _rating_of(ratings[-1])
+        lines.append(t(language, "req_card_rating", stars=stars(rating), rating=rating))
+    return lines
 
 
 def card_buttons(
@@ -151,9 +201,12 @@ def render_card(
     language: str = "uk",
     with_buttons: bool = True,
     shown_in: ChannelName,
+    max_description: int | None = None,
 ) -> Reply:
     """The staff card: every field as plain text, the location, the first photo (when the
-    chat's channel, ``shown_in``, can show it), the buttons."""
+    chat's channel, ``shown_in``, can show it), the resident's follow-up answer and rating,
+    the buttons. ``max_description`` cuts a long description (a card edited in place is one
+    message; the full text stays in the database)."""
     t = texts.get
     executor = routing.executors.get(request.executor_id)
     service_class = routing.classes.get(request.service_class)
@@ -174,7 +227,10 @@ def render_card(
                 longitude=f"{request.longitude:.5f}",
             )
         )
-    lines.append(t(language, "req_card_description", description=request.description))
+    description = request.description
+    if max_description is not None and len(description) > max_description:
+        description = description[: max_description - 1].rstrip() + "…"
+    lines.append(t(language, "req_card_description", description=description))
     if request.photos:
         lines.append(t(language, "req_card_photos", count=len(request.photos)))
     lines.append(t(language, "req_card_phone", phone=request.phone or "—"))
@@ -203,6 +259,7 @@ def render_card(
         )
     )
     lines.append(t(language, "req_card_created", created=format_local(request.created_at, tz)))
+    lines.extend(feedback_lines(texts, language, history))
     if history:
         lines.append(t(language, "req_card_history"))
         lines.extend(

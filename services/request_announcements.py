@@ -49,6 +49,7 @@ class RequestAnnouncer:
         language: str = "uk",
         *,
         shown_in: ChannelName,
+        max_description: int | None = None,
     ) -> Reply:
         return cards.render_card(
             request,
@@ -58,6 +59,7 @@ class RequestAnnouncer:
             tz=self.clock.tz,
             language=language,
             shown_in=shown_in,
+            max_description=max_description,
         )
 
     def status_message(self, request: Request, change: StatusChange, language: str) -> Reply:

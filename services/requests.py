@@ -54,9 +54,16 @@ goes to the outbox in the same transaction, so it leaves only if the change comm
     which also has ``card_buttons``, ``history_line``, ``format_local``, ``extra_photos``).
 ``status_message(request, change, language) -> Reply``
     What the resident is told about ``change`` (``services.resident_texts``).
+``await record_escalation(session, request_id, kind)``, ``await record_followup(session,
+    request_id, outcome, actor)``, ``await record_rating(session, request_id, rating, actor)``
+    History entries ESCALATED (note ``ack``/``resolve``, by the deadline job), FOLLOWUP (note
+    ``yes``/``partly``/``no``) and RATING (note ``1``..``5``) from the follow-up: the status
+    stays; the cards show them.
 ``add_observer(observer)``
     ``RequestObserver.request_changed(session, request, change)`` is awaited inside the same
-    transaction after every history entry (card edits, follow-ups, escalations).
+    transaction after every history entry (card edits, follow-ups, escalations). The first
+    observer is always ``services.card_copies.CardCopies``: every change queues an edit of
+    every card message already delivered (staff chat, executor chats, the console's pane).
 
 Errors are ``domain.requests.RequestError`` subclasses (this service's own, and the limits of
 a draft, in ``services.request_limits``). The outbox rows are written by
@@ -90,6 +97,7 @@ from domain.requests import (
     parse_number,
 )
 from domain.texts import Texts
+from services.card_copies import CardCopies
 from services.outbox import outbox_key
 from services.request_announcements import RequestAnnouncer
 from services.request_limits import (
@@ -141,7 +149,8 @@ class RequestService:
         self.clock = clock
         self.staff_chat = staff_chat
         self.announce = RequestAnnouncer(routing, texts, clock, staff_chat)
-        self._observers: list[RequestObserver] = list(observers)
+        # Every copy of a card is edited after every change, whoever makes it.
+        self._observers: list[RequestObserver] = [CardCopies(self.announce), *observers]
 
     def add_observer(self, observer: RequestObserver) -> None:
         self._observers.append(observer)
@@ -400,7 +409,39 @@ class RequestService:
         await self._notify_observers(session, request, change)
         return change
 
+    async def record_escalation(
+        self, session: StoreSession, request_id: int, kind: str
+    ) -> StatusChange:
+        """The deadline job escalated a missed deadline (``kind``: ``ack`` or ``resolve``)."""
+        return await self._note_event(
+            session, request_id, EventKind.ESCALATED, Actor.system("deadlines"), kind
+        )
+
+    async def record_followup(
+        self, session: StoreSession, request_id: int, outcome: str, actor: Actor
+    ) -> StatusChange:
+        """The resident's answer to "was it really done?" (``yes``, ``partly``, ``no``)."""
+        return await self._note_event(session, request_id, EventKind.FOLLOWUP, actor, outcome)
+
+    async def record_rating(
+        self, session: StoreSession, request_id: int, rating: int, actor: Actor
+    ) -> StatusChange:
+        """The resident's rating of the work, 1 to 5."""
+        return await self._note_event(session, request_id, EventKind.RATING, actor, str(rating))
+
     # --- helpers ---------------------------------------------------------------------------
+
+    async def _note_event(
+        self, session: StoreSession, request_id: int, event: EventKind, actor: Actor, note: str
+    ) -> StatusChange:
+        """A history entry that leaves the status as it is; the observers are told."""
+        request = await self._require(session, request_id)
+        change = await self._record(
+            session, request, event=event, actor=actor, from_status=request.status, note=note
+        )
+        logger.info("request %s: %s", request.id, event.value, extra={"request": request.number})
+        await self._notify_observers(session, request, change)
+        return change
 
     def _reopened(self, request: Request, now: datetime) -> Request:
         """``request`` reopened: fresh deadlines from ``now`` by its class, not acknowledged,
