@@ -257,3 +257,35 @@ async def test_a_copy_that_cannot_be_edited_blocks_nothing_and_is_not_retried(
     assert int(edit.params["message_id"]) == fresh_id
     assert not [c for c in server.calls[mark:] if sent_to(STAFF_CHAT)(c) and c.button_data]
     assert "Статус: В роботі" in shown(world, STAFF_CHAT, fresh_id)
+
+
+async def test_a_copy_with_a_photo_is_edited_in_its_caption(world: StaffWorld) -> None:
+    server = world.server
+    server.files["AgACPipePic"] = b"jpeg"
+    request = await world.file_request(
+        RequestDraft(
+            category=Category.WATER,
+            description="Прорив труби",
+            district=District.TERNIVSKYI,
+            photos=("AgACPipePic",),
+        )
+    )
+    mark = len(server.calls)
+    await world.deliver()
+    cards = {
+        chat: int(c.result["message_id"])
+        for chat in (STAFF_CHAT, WATER_CHAT)
+        for c in server.calls[mark:]
+        if sent_to(chat, "sendPhoto")(c)
+    }
+    mark = len(server.calls)
+    server.press_button(STAFF_CHAT, cards[STAFF_CHAT], text="Прийнято", user_id=OPERATOR)
+    await server.wait_for(called("answerCallbackQuery"), start=mark)
+    mark = len(server.calls)
+    await world.deliver()
+    [edit] = edits(world, mark, WATER_CHAT)
+    assert edit.ok, edit.description
+    assert edit.method == "editMessageCaption"
+    assert int(edit.params["message_id"]) == cards[WATER_CHAT]
+    assert request.number in edit.params["caption"]
+    assert "Статус: Прийнято" in shown(world, WATER_CHAT, cards[WATER_CHAT])
