@@ -15,7 +15,8 @@ queues, in the same transaction as the change, one edit per known copy (kind
 ``"card_edit"``, key ``req:<id>:card_edit:<history id>:<copy id>``). The worker sends it through
 the channel's ``domain.channel.MessageEditor``: retried, rate-limited and in order with the
 chat's other messages, like anything else in the outbox. A copy that can no longer be edited
-(deleted, too old) is replaced by a fresh card (``replace``), once.
+(deleted, too old) is replaced by a fresh card (``replace``), once. A card row not sent yet
+when the request changes is rewritten to show the change (the worker sends it as it is now).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from datetime import datetime
 from domain.channel import Sent
 from domain.identity import UserRef
 from domain.requests import Request, StatusChange
+from services.codec import encode_replies
 from services.outbox import enqueue_edit, outbox_key
 from services.request_announcements import RequestAnnouncer
 from storage.base import StoreSession
@@ -92,10 +94,18 @@ class CardCopies:
     async def request_changed(
         self, session: StoreSession, request: Request, change: StatusChange
     ) -> None:
+        # A card still waiting in the outbox (its chat is rate-limited, say) goes out as the
+        # request is now, not as it was when it was queued.
+        unsent = await session.outbox.unsent_with_prefix(
+            outbox_key("req", request.id, CARD_KIND) + ":"
+        )
         copies = await session.card_copies.for_request(request.id)
-        if not copies:
+        if not unsent and not copies:
             return
         history = await session.requests.history(request.id)
+        for row in unsent:
+            replies = self.announce.card_replies(request, history, row.chat)
+            await session.outbox.rewrite(row.id, body=encode_replies(replies))
         now = self.announce.clock.now()
         for copy in copies:
             card = self.announce.render_card(

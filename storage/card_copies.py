@@ -29,7 +29,8 @@ class CardCopyStore(Protocol):
     async def add(
         self, request_id: int, chat: UserRef, message_id: str, *, caption: bool, now: datetime
     ) -> None:
-        """Remember a delivered card; a message already known is left as it is."""
+        """Remember a delivered card; a message already known, or a request that does not
+        exist, adds nothing."""
         ...
 
     async def for_request(self, request_id: int) -> list[CardCopy]:

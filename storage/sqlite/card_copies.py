@@ -19,10 +19,11 @@ class SqliteCardCopyStore:
     async def add(
         self, request_id: int, chat: UserRef, message_id: str, *, caption: bool, now: datetime
     ) -> None:
+        # Only for a request that exists: a card's delivery is never refused over its copy.
         await self._db.execute(
             "INSERT OR IGNORE INTO card_copies"
             " (request_id, channel, chat_id, message_id, caption, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE id = ?)",
             (
                 request_id,
                 chat.channel.value,
@@ -30,6 +31,7 @@ class SqliteCardCopyStore:
                 message_id,
                 int(caption),
                 to_db_time(now),
+                request_id,
             ),
         )
 

@@ -289,3 +289,26 @@ async def test_a_copy_with_a_photo_is_edited_in_its_caption(world: StaffWorld) -
     assert int(edit.params["message_id"]) == cards[WATER_CHAT]
     assert request.number in edit.params["caption"]
     assert "Статус: Прийнято" in shown(world, WATER_CHAT, cards[WATER_CHAT])
+
+
+async def test_a_card_not_sent_yet_goes_out_as_the_request_is_now(world: StaffWorld) -> None:
+    server = world.server
+    request = await world.file_request(DRAFT)
+    # The water chat refuses for now (a 502): its card waits while staff act on theirs.
+    server.faults.add(kind="502", chat_id=WATER_CHAT)
+    mark = len(server.calls)
+    await world.deliver()
+    [staff_card] = [c for c in server.calls[mark:] if sent_to(STAFF_CHAT)(c) and c.button_data]
+    assert not [c for c in server.calls[mark:] if sent_to(WATER_CHAT)(c) and c.ok]
+    async with world.storage.transaction() as session:
+        await world.requests.change_status(
+            session, request.id, Status.ACCEPTED, Actor.operator(OPERATOR, "Олена")
+        )
+    world.clock.advance(timedelta(minutes=5))  # past the retry's backoff
+    mark = len(server.calls)
+    await world.deliver()
+    [water_card] = [c for c in server.calls[mark:] if sent_to(WATER_CHAT)(c) and c.button_data]
+    assert "Статус: Прийнято" in (water_card.text or "")
+    [edit] = edits(world, mark, STAFF_CHAT)
+    assert int(edit.params["message_id"]) == int(staff_card.result["message_id"])
+    assert "Статус: Прийнято" in edit.params["text"]
