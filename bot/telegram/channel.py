@@ -47,7 +47,6 @@ _GONE = (
     "message to edit not found",
     "message can't be edited",
     "message_id_invalid",
-    "message identifier is not specified",
 )
 
 
