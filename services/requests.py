@@ -59,6 +59,8 @@ goes to the outbox in the same transaction, so it leaves only if the change comm
     History entries ESCALATED (note ``ack``/``resolve``, by the deadline job), FOLLOWUP (note
     ``yes``/``partly``/``no``) and RATING (note ``1``..``5``) from the follow-up: the status
     stays; the cards show them.
+``await card_shown(session, request_id, chat, message_id, *, caption)``
+    A message a staff button turned into the card: a copy like the delivered cards.
 ``add_observer(observer)``
     ``RequestObserver.request_changed(session, request, change)`` is awaited inside the same
     transaction after every history entry (card edits, follow-ups, escalations). The first
@@ -428,6 +430,22 @@ class RequestService:
     ) -> StatusChange:
         """The resident's rating of the work, 1 to 5."""
         return await self._note_event(session, request_id, EventKind.RATING, actor, str(rating))
+
+    async def card_shown(
+        self,
+        session: StoreSession,
+        request_id: int,
+        chat: UserRef,
+        message_id: str,
+        *,
+        caption: bool,
+    ) -> None:
+        """A message that now shows the request's card outside the outbox (a staff button
+        turned a forwarded answer or an escalation into the card): edited after later changes
+        like every other copy (``services.card_copies``)."""
+        await session.card_copies.add(
+            request_id, chat, message_id, caption=caption, now=self.clock.now()
+        )
 
     # --- helpers ---------------------------------------------------------------------------
 

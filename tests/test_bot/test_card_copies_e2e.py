@@ -312,3 +312,37 @@ async def test_a_card_not_sent_yet_goes_out_as_the_request_is_now(world: StaffWo
     [edit] = edits(world, mark, STAFF_CHAT)
     assert int(edit.params["message_id"]) == int(staff_card.result["message_id"])
     assert "Статус: Прийнято" in edit.params["text"]
+
+
+async def test_an_escalation_pressed_becomes_a_copy_edited_later(world: StaffWorld) -> None:
+    server = world.server
+    request_id, cards = await two_cards(world)
+    async with world.storage.transaction() as session:
+        request = await session.requests.get(request_id)
+    assert request is not None
+    world.clock.set(request.ack_due + timedelta(minutes=1))
+    watch = DeadlineWatch(
+        world.routing, texts(), world.clock, staff_chat=STAFF, requests=world.requests
+    )
+    async with world.storage.transaction() as session:
+        await watch.escalate_due(session)
+    mark = len(server.calls)
+    await world.deliver()
+    [alarm] = [
+        c
+        for c in server.calls[mark:]
+        if sent_to(STAFF_CHAT)(c) and c.button_data and int(c.result["message_id"]) not in
+        cards.values()
+    ]  # fmt: skip
+    alarm_id = int(alarm.result["message_id"])
+    mark = len(server.calls)
+    server.press_button(STAFF_CHAT, alarm_id, text="Прийнято", user_id=OPERATOR)
+    await server.wait_for(called("answerCallbackQuery"), start=mark)
+    assert "Статус: Прийнято" in shown(world, STAFF_CHAT, alarm_id)  # now the card
+
+    mark = len(server.calls)
+    server.press_button(WATER_CHAT, cards[WATER_CHAT], text="В роботі", user_id=WATER_WORKER)
+    await server.wait_for(called("answerCallbackQuery"), start=mark)
+    await world.deliver()
+    for message_id in (cards[STAFF_CHAT], alarm_id):
+        assert "Статус: В роботі" in shown(world, STAFF_CHAT, message_id)
