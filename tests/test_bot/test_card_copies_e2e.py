@@ -15,6 +15,7 @@ from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
 from domain.requests import Actor, Category, District, RequestDraft, Status
 from fakes.telegram_api import FakeTelegramServer, RecordedCall
+from fakes.telegram_updates import group_message_update
 from services.deadlines import DeadlineWatch
 from services.followups import FollowupService, FollowupSettings
 from storage.followups import FollowupOutcome
@@ -346,3 +347,51 @@ async def test_an_escalation_pressed_becomes_a_copy_edited_later(world: StaffWor
     await world.deliver()
     for message_id in (cards[STAFF_CHAT], alarm_id):
         assert "Статус: В роботі" in shown(world, STAFF_CHAT, message_id)
+
+
+async def test_a_reason_typed_for_an_escalation_makes_it_a_copy_a_back_office_change_edits(
+    world: StaffWorld,
+) -> None:
+    server = world.server
+    request_id, cards = await two_cards(world)
+    async with world.storage.transaction() as session:
+        request = await session.requests.get(request_id)
+    assert request is not None
+    world.clock.set(request.ack_due + timedelta(minutes=1))
+    watch = DeadlineWatch(
+        world.routing, texts(), world.clock, staff_chat=STAFF, requests=world.requests
+    )
+    async with world.storage.transaction() as session:
+        await watch.escalate_due(session)
+    mark = len(server.calls)
+    await world.deliver()
+    [alarm] = [
+        c
+        for c in server.calls[mark:]
+        if sent_to(STAFF_CHAT)(c) and c.button_data and int(c.result["message_id"]) not in
+        cards.values()
+    ]  # fmt: skip
+    alarm_id = int(alarm.result["message_id"])
+
+    mark = len(server.calls)
+    server.press_button(STAFF_CHAT, alarm_id, text="Відхилено", user_id=OPERATOR)
+    [prompt] = await server.wait_for(sent_to(STAFF_CHAT), start=mark)
+    mark = len(server.calls)
+    world.push(
+        group_message_update(
+            STAFF_CHAT,
+            OPERATOR,
+            "Це не до міської служби",
+            reply_to_message=int(prompt.result["message_id"]),
+        )
+    )
+    await server.wait_for(sent_to(STAFF_CHAT), start=mark)
+    assert "Статус: Відхилено" in shown(world, STAFF_CHAT, alarm_id)
+
+    # A back office reopens it through the service: every copy follows, the pressed one too.
+    async with world.storage.transaction() as session:
+        await world.requests.reopen(session, request_id, Actor.system("backoffice"), "Помилка")
+    await world.deliver()
+    for chat, message_id in ((STAFF_CHAT, cards[STAFF_CHAT]), (WATER_CHAT, cards[WATER_CHAT]),
+                             (STAFF_CHAT, alarm_id)):  # fmt: skip
+        assert "Статус: Відкрито повторно" in shown(world, chat, message_id)
