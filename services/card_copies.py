@@ -35,7 +35,6 @@ from storage.base import StoreSession
 __all__ = [
     "CARD_EDIT_KIND",
     "CARD_KIND",
-    "EDITED_DESCRIPTION",
     "CardCopies",
     "card_request_id",
     "remember",
@@ -46,9 +45,6 @@ logger = logging.getLogger(__name__)
 
 CARD_KIND = "card"
 CARD_EDIT_KIND = "card_edit"
-# A card edited in place is one message: its description is cut to this (Telegram's text limit
-# is 4096 characters with the other fields and the history; a caption gets its own cut).
-EDITED_DESCRIPTION = 1500
 
 
 def card_request_id(key: str) -> int | None:
@@ -108,12 +104,7 @@ class CardCopies:
             await session.outbox.rewrite(row.id, body=encode_replies(replies))
         now = self.announce.clock.now()
         for copy in copies:
-            card = self.announce.render_card(
-                request,
-                history,
-                shown_in=copy.chat.channel,
-                max_description=EDITED_DESCRIPTION,
-            )
+            card = self.announce.render_card(request, history, shown_in=copy.chat.channel)
             await enqueue_edit(
                 session,
                 key=outbox_key("req", request.id, CARD_EDIT_KIND, change.id, copy.id),

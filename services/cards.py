@@ -201,12 +201,10 @@ def render_card(
     language: str = "uk",
     with_buttons: bool = True,
     shown_in: ChannelName,
-    max_description: int | None = None,
 ) -> Reply:
     """The staff card: every field as plain text, the location, the first photo (when the
     chat's channel, ``shown_in``, can show it), the resident's follow-up answer and rating,
-    the buttons. ``max_description`` cuts a long description (a card edited in place is one
-    message; the full text stays in the database)."""
+    the buttons."""
     t = texts.get
     executor = routing.executors.get(request.executor_id)
     service_class = routing.classes.get(request.service_class)
@@ -227,10 +225,7 @@ def render_card(
                 longitude=f"{request.longitude:.5f}",
             )
         )
-    description = request.description
-    if max_description is not None and len(description) > max_description:
-        description = description[: max_description - 1].rstrip() + "…"
-    lines.append(t(language, "req_card_description", description=description))
+    lines.append(t(language, "req_card_description", description=request.description))
     if request.photos:
         lines.append(t(language, "req_card_photos", count=len(request.photos)))
     lines.append(t(language, "req_card_phone", phone=request.phone or "—"))

@@ -49,7 +49,6 @@ class RequestAnnouncer:
         language: str = "uk",
         *,
         shown_in: ChannelName,
-        max_description: int | None = None,
     ) -> Reply:
         return cards.render_card(
             request,
@@ -59,7 +58,6 @@ class RequestAnnouncer:
             tz=self.clock.tz,
             language=language,
             shown_in=shown_in,
-            max_description=max_description,
         )
 
     def card_replies(

@@ -42,6 +42,8 @@ T = TypeVar("T")
 # (the outbox worker reschedules; a reply to a resident is better late than blocking the loop).
 MAX_INLINE_RETRY_AFTER = 5.0
 MAX_INLINE_RETRIES = 3
+_SHORTEST_LINE = 200  # an edited card's description is not cut below this
+
 # What Telegram says when a message cannot be edited any more (deleted, too old, not ours).
 _GONE = (
     "message to edit not found",
@@ -96,13 +98,13 @@ class TelegramChannel:
                     self.bot.edit_message_caption,
                     chat_id=chat_id,
                     message_id=message_id,
-                    caption=render_caption_parts(reply)[0],
+                    caption=fit_one(reply, render_caption_parts),
                     reply_markup=markup,
                 )
             else:
                 edit = partial(
                     self.bot.edit_message_text,
-                    text=render_text_parts(reply)[0],
+                    text=fit_one(reply, render_text_parts),
                     chat_id=chat_id,
                     message_id=message_id,
                     reply_markup=markup,
@@ -273,6 +275,24 @@ class TelegramChannel:
             except (TelegramBadRequest, TelegramNotFound, TelegramUnauthorizedError) as error:
                 raise PermanentFailure(error.message) from error
         raise AssertionError("unreachable")
+
+
+def fit_one(reply: Reply, render: Callable[[Reply], list[str]]) -> str:
+    """``reply`` rendered as one message (a text or a caption, as ``render`` splits it): while
+    it takes more, its longest line (a card's description) is shortened, never below
+    ``_SHORTEST_LINE`` characters; what still does not fit is cut at the message's end."""
+    parts = render(reply)
+    while len(parts) > 1:
+        lines = reply.text.split("\n")
+        longest = max(range(len(lines)), key=lambda index: len(lines[index]))
+        line = lines[longest]
+        if len(line) <= _SHORTEST_LINE:
+            break
+        overflow = sum(len(part) for part in parts[1:])
+        lines[longest] = line[: max(_SHORTEST_LINE, len(line) - overflow - 1)] + "…"
+        reply = replace(reply, text="\n".join(lines))
+        parts = render(reply)
+    return parts[0]
 
 
 def parse_chat(chat: UserRef) -> tuple[int, int | None]:

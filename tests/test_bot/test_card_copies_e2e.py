@@ -395,3 +395,37 @@ async def test_a_reason_typed_for_an_escalation_makes_it_a_copy_a_back_office_ch
     for chat, message_id in ((STAFF_CHAT, cards[STAFF_CHAT]), (WATER_CHAT, cards[WATER_CHAT]),
                              (STAFF_CHAT, alarm_id)):  # fmt: skip
         assert "Статус: Відкрито повторно" in shown(world, chat, message_id)
+
+
+@pytest.mark.parametrize("photo", [False, True], ids=["text", "caption"])
+async def test_a_long_card_is_edited_within_one_message_history_included(
+    world: StaffWorld, photo: bool
+) -> None:
+    server = world.server
+    server.files["AgACLongPic"] = b"jpeg"
+    request = await world.file_request(
+        RequestDraft(
+            category=Category.WATER,
+            description="Дуже & довгий <опис>. " * 180,
+            district=District.TERNIVSKYI,
+            photos=("AgACLongPic",) if photo else (),
+        )
+    )
+    mark = len(server.calls)
+    await world.deliver()
+    methods = ("sendPhoto",) if photo else ("sendMessage",)
+    [card] = [c for c in server.calls[mark:] if sent_to(WATER_CHAT, *methods)(c) and c.button_data]
+    card_id = int(card.result["message_id"])
+    async with world.storage.transaction() as session:
+        await world.requests.change_status(
+            session, request.id, Status.IN_PROGRESS, Actor.operator(OPERATOR, "Олена")
+        )
+    mark = len(server.calls)
+    await world.deliver()
+    [edit] = edits(world, mark, WATER_CHAT)
+    assert edit.ok, edit.description
+    assert edit.method == ("editMessageCaption" if photo else "editMessageText")
+    text = shown(world, WATER_CHAT, card_id)
+    assert "Статус: В роботі" in text
+    assert "…" in text  # the description was shortened ...
+    assert "В роботі (оператор Олена)" in text  # ... so the history's last line still fits
