@@ -113,10 +113,15 @@ def history_line(
     elif change.event is EventKind.ESCALATED:
         what = texts.get(language, f"req_event_escalated_{change.note or 'resolve'}")
     elif change.event is EventKind.FOLLOWUP:
-        what = texts.get(language, f"req_event_followup_{change.note or 'yes'}")
+        # An erased resident's notes are blanked (storage.sqlite.privacy): said neutrally then.
+        what = texts.get(language, f"req_event_followup_{change.note or 'erased'}")
     elif change.event is EventKind.RATING:
         rating = _rating_of(change)
-        what = texts.get(language, "req_event_rating", stars=stars(rating), rating=rating)
+        what = (
+            texts.get(language, "req_event_rating", stars=stars(rating), rating=rating)
+            if rating
+            else texts.get(language, "req_event_rating_erased")
+        )
     else:
         what = status_label(texts, language, change.to_status)
         if change.note:
@@ -146,8 +151,13 @@ def feedback_lines(texts: Texts, language: str, history: Sequence[StatusChange])
         if history[index].event is EventKind.FOLLOWUP:
             answer_at = index
             break
-    if answer_at is None:
-        return []
+    if answer_at is None or history[answer_at].note is None:
+        return []  # no answer yet, or an erased resident's
+    if any(
+        change.event is EventKind.STATUS and change.to_status is Status.DONE
+        for change in history[answer_at + 1 :]
+    ):
+        return []  # done again since: the answer was about an earlier resolution
     answer = history[answer_at]
     later = history[answer_at + 1 :]
     t = texts.get
@@ -162,8 +172,8 @@ def feedback_lines(texts: Texts, language: str, history: Sequence[StatusChange])
         key = "req_card_followup_reopened" if reopened else "req_card_followup_not_done"
         lines = [t(language, key, outcome=outcome)]
     ratings = [change for change in later if change.event is EventKind.RATING]
-    if ratings:
-        rating = _rating_of(ratings[-1])
+    rating = _rating_of(ratings[-1]) if ratings else 0
+    if rating:
         lines.append(t(language, "req_card_rating", stars=stars(rating), rating=rating))
     return lines
 
