@@ -7,15 +7,15 @@ a row sent it calls ``remember``: the message that carries the card (``Sent.main
 ``card_copies`` with its chat and whether it is a photo's caption (migration 0010 says why a
 table of its own rather than the outbox's sent rows).
 
-``CardCopies`` is a ``RequestObserver`` that every ``RequestService`` registers for itself, so
-every path that writes a request's history (a status pressed in any chat, an assignment, the
-deadline job's escalation, the resident's follow-up answer and rating, an answer to "needs
-info", a back office calling ``change_status``, and whatever comes later through the service)
-queues, in the same transaction as the change, one edit per known copy (kind
-``"card_edit"``, key ``req:<id>:card_edit:<history id>:<copy id>``). The worker sends it through
-the channel's ``domain.channel.MessageEditor``: retried, rate-limited and in order with the
-chat's other messages, like anything else in the outbox. A copy that can no longer be edited
-(deleted, too old) is replaced by a fresh card (``replace``), once. A card row not sent yet
+``CardCopies`` is a ``RequestObserver`` that every ``RequestService`` calls after its other
+observers, so every path that writes a request's history (a status pressed in any chat, an
+assignment, the deadline job's escalation, the resident's follow-up answer and rating, an
+answer to "needs info", a back office calling ``change_status``, and whatever comes later
+through the service) queues, in the same transaction as the change, one edit per known copy
+(kind ``"card_edit"``, key ``req:<id>:card_edit:<history id>:<copy id>``). The worker sends it
+through the channel's ``domain.channel.MessageEditor``: retried, rate-limited and in order with
+the chat's other messages, like anything else in the outbox. A copy that can no longer be
+edited (deleted, too old) is replaced by a fresh card (``replace``), once. A card row not sent yet
 when the request changes is rewritten to show the change (the worker sends it as it is now).
 """
 
@@ -90,6 +90,8 @@ class CardCopies:
     async def request_changed(
         self, session: StoreSession, request: Request, change: StatusChange
     ) -> None:
+        # As stored now: an observer before this one may have changed it (erased it on closure).
+        request = await session.requests.get(request.id) or request
         # A card still waiting in the outbox (its chat is rate-limited, say) goes out as the
         # request is now, not as it was when it was queued.
         unsent = await session.outbox.unsent_with_prefix(

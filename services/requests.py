@@ -63,9 +63,9 @@ goes to the outbox in the same transaction, so it leaves only if the change comm
     A message a staff button turned into the card: a copy like the delivered cards.
 ``add_observer(observer)``
     ``RequestObserver.request_changed(session, request, change)`` is awaited inside the same
-    transaction after every history entry (card edits, follow-ups, escalations). The first
-    observer is always ``services.card_copies.CardCopies``: every change queues an edit of
-    every card message already delivered (staff chat, executor chats, the console's pane).
+    transaction after every history entry (card edits, follow-ups, escalations). After them
+    all, always, ``services.card_copies.CardCopies``: every change queues an edit of every
+    card message already delivered (staff chat, executor chats, the console's pane).
 
 Errors are ``domain.requests.RequestError`` subclasses (this service's own, and the limits of
 a draft, in ``services.request_limits``). The outbox rows are written by
@@ -151,8 +151,10 @@ class RequestService:
         self.clock = clock
         self.staff_chat = staff_chat
         self.announce = RequestAnnouncer(routing, texts, clock, staff_chat)
-        # Every copy of a card is edited after every change, whoever makes it.
-        self._observers: list[RequestObserver] = [CardCopies(self.announce), *observers]
+        self._observers: list[RequestObserver] = list(observers)
+        # Every copy of a card is edited after every change, whoever makes it: after the other
+        # observers, so the edit shows what they did too (an erasure done on closure).
+        self._cards = CardCopies(self.announce)
 
     def add_observer(self, observer: RequestObserver) -> None:
         self._observers.append(observer)
@@ -513,5 +515,5 @@ class RequestService:
     async def _notify_observers(
         self, session: StoreSession, request: Request, change: StatusChange
     ) -> None:
-        for observer in self._observers:
+        for observer in [*self._observers, self._cards]:
             await observer.request_changed(session, request, change)

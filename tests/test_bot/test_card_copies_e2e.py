@@ -429,3 +429,27 @@ async def test_a_long_card_is_edited_within_one_message_history_included(
     assert "Статус: В роботі" in text
     assert "…" in text  # the description was shortened ...
     assert "В роботі (оператор Олена)" in text  # ... so the history's last line still fits
+
+
+async def test_a_request_erased_on_closure_leaves_no_personal_data_on_its_copies(
+    world: StaffWorld,
+) -> None:
+    from handlers.privacy import ErasureOnClosure  # noqa: PLC0415 - as bot.compose registers it
+
+    world.requests.add_observer(ErasureOnClosure())
+    request_id, cards = await two_cards(world)
+    assert "вул. Світлогірська, 10" in shown(world, STAFF_CHAT, cards[STAFF_CHAT])
+    async with world.storage.transaction() as session:
+        request = await session.requests.get(request_id)
+        assert request is not None
+        await session.privacy.erase_resident(request.resident_id, now=world.clock.now())
+    async with world.storage.transaction() as session:  # kept open, erased when it closes
+        await world.requests.change_status(
+            session, request_id, Status.DONE, Actor.operator(OPERATOR, "Олена")
+        )
+    await world.deliver()
+    for chat in (STAFF_CHAT, WATER_CHAT):
+        card = shown(world, chat, cards[chat])
+        assert "Статус: Виконано" in card
+        for personal in ("вул. Світлогірська", "Немає води з ранку", "+380671234567"):
+            assert personal not in card, card
