@@ -65,7 +65,7 @@ async def run_console_mode(settings: Settings, *, staff: bool = False) -> None:
     notifier: Notifier | None = None
     try:
         await ops.start(settings.ops_host, settings.ops_port)
-        console = ConsoleChannel()
+        console = ConsoleChannel(updated=core.texts.get("uk", "req_card_updated"))
         notifier = await start_notifier(core, {ChannelName.CONSOLE: console})
         ops.notifier = notifier
         staff_console = (

@@ -380,7 +380,12 @@ def create_notifier(
         storage,
         followups=core.followups,
         deadlines=DeadlineWatch(
-            core.requests.routing, texts, clock, staff_chat=staff_chat, metrics=core.metrics
+            core.requests.routing,
+            texts,
+            clock,
+            staff_chat=staff_chat,
+            metrics=core.metrics,
+            requests=core.requests,
         ),
         digest=DigestJob(
             storage,

@@ -6,6 +6,7 @@ import asyncio
 import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import TextIO
 
 from bot.console_staff import STAFF_CHAT, STAFF_HINT, StaffConsole
@@ -38,8 +39,10 @@ class ConsoleChannel:
 
     name = ChannelName.CONSOLE
 
-    def __init__(self, out: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, *, updated: str = "(картку оновлено)") -> None:
         self._out = out or sys.stdout
+        # The mark of a card printed again because it was edited (the staff texts' language).
+        self._updated = updated
         self.buttons: list[Button] = []
         # The staff pane (``--staff``): the buttons of the latest staff message that had some.
         self.staff_buttons: list[Button] = []
@@ -54,8 +57,16 @@ class ConsoleChannel:
         for reply in replies:
             self._sent += 1
             self._print(reply, staff=chat == STAFF_CHAT)
-            sent.append(Sent(str(self._sent)))
+            sent.append(Sent(str(self._sent), main=True))
         return sent
+
+    async def edit(self, chat: UserRef, message: Sent, reply: Reply) -> None:
+        """A terminal cannot change what it printed: the card is printed again, marked as
+        updated (its buttons become the ones ``staff N`` presses)."""
+        title = f"{reply.title} {self._updated}" if reply.title else self._updated
+        self._print(
+            replace(reply, title=title, photo=None, location=None), staff=chat == STAFF_CHAT
+        )
 
     def _print(self, reply: Reply, *, staff: bool = False) -> None:
         lines = ["", "🤖 " + (reply.title.upper() if reply.title else "")] if reply.title else [""]

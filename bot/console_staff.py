@@ -23,9 +23,11 @@ from domain.requests import (
     Actor,
     InvalidTransition,
     MissingNote,
+    Request,
     RequestError,
     RequestNotFound,
     Status,
+    StatusChange,
 )
 from notifications.digest import build_report, load_report
 from notifications.stats import Labels, PeriodError, export_csv, parse_period
@@ -167,10 +169,8 @@ class StaffConsole:
         self.awaiting = None
         label = status_label(self.requests.texts, STAFF_LANGUAGE, request.status)
         key = "staff_prompt_applied" if note else "staff_status_done"
-        card = self.requests.render_card(
-            request, history, STAFF_LANGUAGE, shown_in=ChannelName.CONSOLE
-        )
-        await self.say([card, Reply(self.t(key, status=label, number=request.number))])
+        await self.say([Reply(self.t(key, status=label, number=request.number))])
+        await self._card_if_not_shown(request, history)
 
     async def assign(self, request_id: int, args: tuple[str, ...]) -> None:
         if not args:  # the executor picker, as its own staff message
@@ -188,10 +188,24 @@ class StaffConsole:
             await self.note(self.t("staff_error"))
             return
         name = self.requests.routing.executors[args[0]].name
-        card = self.requests.render_card(
-            request, history, STAFF_LANGUAGE, shown_in=ChannelName.CONSOLE
+        await self.say([Reply(self.t("staff_assigned", executor=name))])
+        await self._card_if_not_shown(request, history)
+
+    async def _card_if_not_shown(self, request: Request, history: Sequence[StatusChange]) -> None:
+        """The card after a change: a card this pane has shown is printed again, marked as
+        updated, by the delivery worker (``services.card_copies``); one it has not shown yet is
+        printed here."""
+        async with self.storage.transaction() as session:
+            copies = await session.card_copies.for_request(request.id)
+        if any(copy.chat == STAFF_CHAT for copy in copies):
+            return
+        await self.say(
+            [
+                self.requests.render_card(
+                    request, history, STAFF_LANGUAGE, shown_in=ChannelName.CONSOLE
+                )
+            ]
         )
-        await self.say([card, Reply(self.t("staff_assigned", executor=name))])
 
     async def close_relay(self, relay_id: int) -> None:
         try:

@@ -1,5 +1,6 @@
-"""The seam every messenger adapter implements: sending, the delivery errors it raises, and
-the channel's policy for messages the bot starts."""
+"""The seam every messenger adapter implements: sending, editing a message it sent (where the
+platform can), the delivery errors it raises, and the channel's policy for messages the bot
+starts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from domain.identity import ChannelName, UserRef
 from domain.messages import Reply
@@ -15,9 +16,16 @@ from domain.messages import Reply
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """What a platform returned for one delivered message (for editing it later)."""
+    """What a platform returned for one delivered message (for editing it later).
+
+    One reply may become several platform messages (a long text in parts, a photo with its
+    caption and the rest of the text, a location); ``main`` marks the one that carries the
+    reply's title and buttons, the one an edit of the reply goes to, and ``caption`` says that
+    its text is a media caption (edited as a caption, within the caption's limit)."""
 
     message_id: str
+    main: bool = False
+    caption: bool = False
 
 
 class Channel(Protocol):
@@ -26,6 +34,19 @@ class Channel(Protocol):
     name: ChannelName
 
     async def send(self, chat: UserRef, replies: Sequence[Reply]) -> list[Sent]: ...
+
+
+@runtime_checkable
+class MessageEditor(Protocol):
+    """A channel that can change a message it sent: the text (or the caption) and the buttons
+    of ``message`` become those of ``reply`` (its photo and location are not touched).
+
+    Raises ``MessageGone`` when the message no longer exists or may no longer be edited, and
+    the other ``DeliveryError``s as ``send`` does; an edit that changes nothing is a success.
+    Telegram and the console implement it; Viber cannot edit a sent message (and has no staff
+    chats, the only place the bot edits), so its channel does not."""
+
+    async def edit(self, chat: UserRef, message: Sent, reply: Reply) -> None: ...
 
 
 class DeliveryError(Exception):
@@ -50,6 +71,11 @@ class RecipientBlocked(DeliveryError):
 
 class PermanentFailure(DeliveryError):
     """The platform refused the message for good (bad request, chat not found)."""
+
+
+class MessageGone(PermanentFailure):
+    """The message to edit was deleted or is too old to edit: sending it anew is the only way
+    to show the change."""
 
 
 class Proactive(StrEnum):

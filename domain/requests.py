@@ -22,6 +22,7 @@ __all__ = [
     "DISTRICT_NAMES_UK",
     "NUMBER_PREFIX",
     "OPEN_STATUSES",
+    "STAFF_ONLY_EVENTS",
     "TRANSITIONS",
     "Actor",
     "ActorKind",
@@ -209,6 +210,13 @@ class EventKind(StrEnum):
     STATUS = "status"  # a status change; note = reason / question / comment
     ASSIGNED = "assigned"  # executor changed; note = the new executor's id
     ANSWER = "answer"  # the resident answered a question; note = their answer
+    ESCALATED = "escalated"  # a deadline was missed and escalated; note = "ack" or "resolve"
+    FOLLOWUP = "followup"  # the resident's "was it done?" answer; note = "yes", "partly", "no"
+    RATING = "rating"  # the resident's rating of the work; note = "1" .. "5"
+
+
+# Entries shown to staff only (a resident's own history leaves them out).
+STAFF_ONLY_EVENTS = frozenset({EventKind.ESCALATED})
 
 
 @dataclass(frozen=True, slots=True)

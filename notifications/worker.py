@@ -36,17 +36,21 @@ from domain.channel import (
     Channel,
     DeliveryError,
     DeliveryPolicy,
+    MessageEditor,
+    MessageGone,
     PermanentFailure,
     Proactive,
     RecipientBlocked,
     RetryAfter,
+    Sent,
 )
 from domain.clock import Clock
 from domain.identity import ChannelName, UserRef
 from domain.metrics import NO_METRICS, Metrics
 from notifications.limits import ChatRateLimiter
 from notifications.quiet import QuietHours
-from services.codec import decode_replies
+from services import card_copies
+from services.codec import decode_edit, decode_replies
 from storage.base import Storage, StoreSession
 from storage.errors import StorageError
 from storage.outbox import OutboxMessage
@@ -129,6 +133,8 @@ class _Sent:
     sent_ids: list[str]
     billed: int
     free: int
+    # Written in the same commit (a delivered card's copy, see ``services.card_copies``).
+    also: Callable[[StoreSession], Awaitable[None]] | None = None
 
 
 class OutboxWorker:
@@ -418,6 +424,8 @@ class OutboxWorker:
 
     async def _send(self, message: OutboxMessage, decision: Proactive) -> Outcome:
         """Send a claimed message, reply by reply, and record what happened."""
+        if message.kind == card_copies.CARD_EDIT_KIND:
+            return await self._edit(message)
         chat = message.chat
         channel = self.channels[chat.channel]
         try:
@@ -427,20 +435,19 @@ class OutboxWorker:
             return await self._dead(message, "unreadable body")
 
         sent_ids = list(message.sent_ids)
+        copy: Callable[[StoreSession], Awaitable[None]] | None = None
         try:
             for index in range(message.parts_sent, len(replies)):
                 sent = await channel.send(chat, [replies[index]])
                 sent_ids.extend(item.message_id for item in sent)
+                if index == 0:
+                    copy = self._card_copy(message, sent)
                 if index < len(replies) - 1:
-                    await self._commit(self._progress(message.id, index + 1, list(sent_ids)))
-        except RetryAfter as error:
-            return await self._on_retry_after(message, error.seconds)
-        except RecipientBlocked as error:
-            return await self._on_blocked(message, error)
-        except PermanentFailure as error:
-            return await self._dead(message, f"permanent: {error}")
-        except DeliveryError as error:  # TemporaryFailure and anything new in the family
-            return await self._on_temporary(message, error)
+                    progress = self._progress(message.id, index + 1, list(sent_ids), copy)
+                    copy = None
+                    await self._commit(progress)
+        except DeliveryError as error:
+            return await self._on_failure(message, error)
         except Exception as error:
             # A bug in rendering (a reply the adapter cannot build) fails the same way forever.
             logger.exception("outbox message %s could not be rendered", message.id)
@@ -449,9 +456,79 @@ class OutboxWorker:
         billed = len(sent_ids) - len(message.sent_ids) if decision is Proactive.BILLED else 0
         policy = self.policies.get(chat.channel)
         free = 1 if policy is not None and policy.counts_cost and not billed else 0
-        await self._mark_sent(_Sent(chat.channel, message.id, sent_ids, billed, free))
+        await self._mark_sent(_Sent(chat.channel, message.id, sent_ids, billed, free, copy))
         self._count(message, "sent")
         return Outcome.SENT
+
+    async def _edit(self, message: OutboxMessage) -> Outcome:
+        """Edit a message sent before (a card after a change of its request). A message that is
+        gone or too old to edit is sent anew, and the fresh one is edited next time."""
+        chat = message.chat
+        channel = self.channels[chat.channel]
+        try:
+            target, reply = decode_edit(message.body)
+        except (ValueError, KeyError, TypeError):
+            logger.error("outbox message %s has an unreadable body", message.id)
+            return await self._dead(message, "unreadable body")
+        if not isinstance(channel, MessageEditor):
+            reason = f"the {chat.channel} channel cannot edit messages"
+            await self._commit(lambda s: s.outbox.cancel(message.id, reason=reason))
+            return Outcome.CANCELLED
+        fresh: list[Sent] = []
+        try:
+            try:
+                await channel.edit(chat, target, reply)
+            except MessageGone as error:
+                logger.info("outbox message %s: %s; sending it anew", message.id, error)
+                fresh = await channel.send(chat, [reply])
+        except DeliveryError as error:
+            return await self._on_failure(message, error)
+        except Exception as error:
+            logger.exception("outbox message %s could not be rendered", message.id)
+            return await self._dead(message, f"bug: {type(error).__name__}")
+        also = None
+        if fresh:
+            now = self.clock.now()
+
+            async def also(session: StoreSession) -> None:
+                await card_copies.replace(
+                    session, key=message.idempotency_key, chat=chat, old=target, new=fresh, now=now
+                )
+
+        sent_ids = [item.message_id for item in fresh]
+        await self._mark_sent(_Sent(chat.channel, message.id, sent_ids, 0, 0, also))
+        self._count(message, "sent")
+        return Outcome.SENT
+
+    def _card_copy(
+        self, message: OutboxMessage, sent: list[Sent]
+    ) -> Callable[[StoreSession], Awaitable[None]] | None:
+        """What to write when a card's first reply (the card) has been delivered as ``sent``."""
+        if message.kind != card_copies.CARD_KIND or not sent:
+            return None
+        now = self.clock.now()
+
+        def remember(session: StoreSession) -> Awaitable[None]:
+            return card_copies.remember(
+                session,
+                kind=message.kind,
+                key=message.idempotency_key,
+                chat=message.chat,
+                sent=sent,
+                now=now,
+            )
+
+        return remember
+
+    async def _on_failure(self, message: OutboxMessage, error: DeliveryError) -> Outcome:
+        if isinstance(error, RetryAfter):
+            return await self._on_retry_after(message, error.seconds)
+        if isinstance(error, RecipientBlocked):
+            return await self._on_blocked(message, error)
+        if isinstance(error, PermanentFailure):
+            return await self._dead(message, f"permanent: {error}")
+        # TemporaryFailure and anything new in the family
+        return await self._on_temporary(message, error)
 
     def _count(self, message: OutboxMessage, outcome: str) -> None:
         """One delivery attempt's outcome, counted by channel (``Metrics.delivery``)."""
@@ -491,6 +568,9 @@ class OutboxWorker:
         await session.outbox.mark_sent_many(
             [(record.message_id, record.sent_ids) for record in records], now=now
         )
+        for record in records:
+            if record.also is not None:
+                await record.also(session)
         for channel in {record.channel for record in records}:
             billed = sum(record.billed for record in records if record.channel is channel)
             free = sum(record.free for record in records if record.channel is channel)
@@ -504,12 +584,17 @@ class OutboxWorker:
 
     @staticmethod
     def _progress(
-        message_id: int, parts_sent: int, sent_ids: list[str]
+        message_id: int,
+        parts_sent: int,
+        sent_ids: list[str],
+        also: Callable[[StoreSession], Awaitable[None]] | None = None,
     ) -> Callable[[StoreSession], Awaitable[None]]:
-        def change(session: StoreSession) -> Awaitable[None]:
-            return session.outbox.record_progress(
+        async def change(session: StoreSession) -> None:
+            await session.outbox.record_progress(
                 message_id, parts_sent=parts_sent, sent_ids=sent_ids
             )
+            if also is not None:
+                await also(session)
 
         return change
 

@@ -38,9 +38,11 @@ __all__ = [
     "category_label",
     "district_label",
     "extra_photos",
+    "feedback_lines",
     "format_local",
     "history_line",
     "render_card",
+    "stars",
     "status_label",
 ]
 
@@ -108,6 +110,18 @@ def history_line(
         what = texts.get(language, "req_event_assigned", executor=executor)
     elif change.event is EventKind.ANSWER:
         what = texts.get(language, "req_event_answer", answer=change.note or "")
+    elif change.event is EventKind.ESCALATED:
+        what = texts.get(language, f"req_event_escalated_{change.note or 'resolve'}")
+    elif change.event is EventKind.FOLLOWUP:
+        # An erased resident's notes are blanked (storage.sqlite.privacy): said neutrally then.
+        what = texts.get(language, f"req_event_followup_{change.note or 'erased'}")
+    elif change.event is EventKind.RATING:
+        rating = _rating_of(change)
+        what = (
+            texts.get(language, "req_event_rating", stars=stars(rating), rating=rating)
+            if rating
+            else texts.get(language, "req_event_rating_erased")
+        )
     else:
         what = status_label(texts, language, change.to_status)
         if change.note:
@@ -116,6 +130,52 @@ def history_line(
         return texts.get(language, "req_history_line_short", when=when, what=what)
     who = actor_label(texts, language, change)
     return texts.get(language, "req_history_line", when=when, what=what, who=who)
+
+
+def stars(rating: int) -> str:
+    """``★★★★☆`` for 4 of 5."""
+    rating = max(0, min(5, rating))
+    return "★" * rating + "☆" * (5 - rating)
+
+
+def _rating_of(change: StatusChange) -> int:
+    note = change.note or ""
+    return int(note) if note.isdigit() else 0
+
+
+def feedback_lines(texts: Texts, language: str, history: Sequence[StatusChange]) -> list[str]:
+    """The resident's latest follow-up answer and rating, as card lines (none before the
+    first answer): "confirmed done", or "says not done" and whether it was reopened since."""
+    answer_at = None
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].event is EventKind.FOLLOWUP:
+            answer_at = index
+            break
+    if answer_at is None or history[answer_at].note is None:
+        return []  # no answer yet, or an erased resident's
+    if any(
+        change.event is EventKind.STATUS and change.to_status is Status.DONE
+        for change in history[answer_at + 1 :]
+    ):
+        return []  # done again since: the answer was about an earlier resolution
+    answer = history[answer_at]
+    later = history[answer_at + 1 :]
+    t = texts.get
+    if answer.note == "yes":
+        lines = [t(language, "req_card_followup_yes")]
+    else:
+        outcome = t(language, f"req_card_followup_{answer.note or 'no'}")
+        reopened = any(
+            change.event is EventKind.STATUS and change.to_status is Status.REOPENED
+            for change in later
+        )
+        key = "req_card_followup_reopened" if reopened else "req_card_followup_not_done"
+        lines = [t(language, key, outcome=outcome)]
+    ratings = [change for change in later if change.event is EventKind.RATING]
+    rating = _rating_of(ratings[-1]) if ratings else 0
+    if rating:
+        lines.append(t(language, "req_card_rating", stars=stars(rating), rating=rating))
+    return lines
 
 
 def card_buttons(
@@ -153,7 +213,8 @@ def render_card(
     shown_in: ChannelName,
 ) -> Reply:
     """The staff card: every field as plain text, the location, the first photo (when the
-    chat's channel, ``shown_in``, can show it), the buttons."""
+    chat's channel, ``shown_in``, can show it), the resident's follow-up answer and rating,
+    the buttons."""
     t = texts.get
     executor = routing.executors.get(request.executor_id)
     service_class = routing.classes.get(request.service_class)
@@ -203,6 +264,7 @@ def render_card(
         )
     )
     lines.append(t(language, "req_card_created", created=format_local(request.created_at, tz)))
+    lines.extend(feedback_lines(texts, language, history))
     if history:
         lines.append(t(language, "req_card_history"))
         lines.extend(

@@ -1,4 +1,5 @@
-"""Replies to and from the JSON kept in the outbox (rendered once, when the cause is committed)."""
+"""Replies to and from the JSON kept in the outbox (rendered once, when the cause is committed),
+and the body of an edit of a message already sent (``encode_edit``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from domain.channel import Sent
 from domain.messages import Button, ButtonKind, Location, Photo, Reply
 
 
@@ -63,3 +65,19 @@ def decode_replies(body: str) -> list[Reply]:
     if not isinstance(data, list):
         raise ValueError("an outbox body is a list of replies")
     return [_reply_from_dict(item) for item in data]
+
+
+def encode_edit(message: Sent, reply: Reply) -> str:
+    """The body of an edit: which message (``Sent``: its id, whether it is a caption) becomes
+    ``reply``."""
+    target = {"message_id": message.message_id, "caption": message.caption}
+    return json.dumps({"edit": target, "reply": _reply_to_dict(reply)}, ensure_ascii=False)
+
+
+def decode_edit(body: str) -> tuple[Sent, Reply]:
+    data = json.loads(body)
+    if not isinstance(data, dict) or "edit" not in data:
+        raise ValueError("an edit body names its message and its reply")
+    target = data["edit"]
+    message = Sent(str(target["message_id"]), main=True, caption=bool(target.get("caption")))
+    return message, _reply_from_dict(data["reply"])

@@ -3,7 +3,9 @@
 A request past its acknowledge deadline (still new or reopened) or its resolve deadline (not done
 or rejected) is escalated once for that deadline's value: the ``deadline_escalations`` row is
 written in the same transaction as the messages, so a job that runs twice escalates once, and a
-reopened request with a new deadline is escalated again when it misses that one.
+reopened request with a new deadline is escalated again when it misses that one. With the
+request service (``requests``), the escalation is also a history entry of the request, so
+every copy of its card shows it (``services.card_copies``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from domain.requests import Request
 from domain.texts import Texts
 from services import cards
 from services.outbox import enqueue, outbox_key
+from services.requests import RequestService
 from services.routing import Routing
 from storage.base import StoreSession
 from storage.followups import DeadlineKind, MissedDeadline
@@ -45,8 +48,10 @@ class DeadlineWatch:
         *,
         staff_chat: UserRef | None,
         metrics: Metrics = NO_METRICS,
+        requests: RequestService | None = None,
     ) -> None:
         self.routing = routing
+        self.requests = requests
         self.metrics = metrics
         self.texts = texts
         self.clock = clock
@@ -119,6 +124,8 @@ class DeadlineWatch:
                     now=now,
                     urgent=True,
                 )
+            if self.requests is not None:
+                await self.requests.record_escalation(session, request.id, missed.kind.value)
             logger.info(
                 "request %s: %s deadline missed, escalated",
                 request.id,

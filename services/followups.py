@@ -141,12 +141,20 @@ class FollowupService:
         if recorded:
             logger.info("follow-up %s answered: %s", followup.id, outcome.value)
             session.after_commit(partial(self.metrics.followup_answer, outcome.value))
+            # In the request's history, so every copy of its card shows the answer.
+            await self.requests.record_followup(
+                session, followup.request_id, outcome.value, Actor.resident(followup.resident_id)
+            )
         return recorded
 
     async def record_rating(self, session: StoreSession, followup: Followup, rating: int) -> None:
         await session.followups.set_rating(followup.id, rating)
         if followup.rating is None:  # a rating pressed again is not a second answer
             session.after_commit(partial(self.metrics.followup_rating, rating))
+        if followup.rating != rating:
+            await self.requests.record_rating(
+                session, followup.request_id, rating, Actor.resident(followup.resident_id)
+            )
 
     async def record_comment(self, session: StoreSession, followup: Followup, comment: str) -> None:
         text = comment.strip()[:MAX_TEXT]

@@ -15,13 +15,14 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+from domain.channel import Sent
 from domain.identity import UserRef
 from domain.messages import Reply
-from services.codec import encode_replies
+from services.codec import encode_edit, encode_replies
 from storage.base import StoreSession
 from storage.outbox import NewOutboxMessage
 
-__all__ = ["enqueue", "outbox_key"]
+__all__ = ["enqueue", "enqueue_edit", "outbox_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,32 @@ async def enqueue(
             not_before=not_before or now,
             resident_id=resident_id,
             urgent=urgent,
+        ),
+        now=now,
+    )
+
+
+async def enqueue_edit(
+    session: StoreSession,
+    *,
+    key: str,
+    chat: UserRef,
+    message: Sent,
+    reply: Reply,
+    kind: str,
+    now: datetime,
+) -> bool:
+    """Queue an edit of ``message`` (sent to ``chat`` before) into ``reply``, urgent (an edit
+    is not a new message to wake anyone with), in the open transaction; a repeated ``key``
+    adds nothing. The delivery worker sends it through the channel's ``MessageEditor``."""
+    return await session.outbox.enqueue(
+        NewOutboxMessage(
+            idempotency_key=key,
+            chat=chat,
+            kind=kind,
+            body=encode_edit(message, reply),
+            not_before=now,
+            urgent=True,
         ),
         now=now,
     )

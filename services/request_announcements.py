@@ -60,6 +60,15 @@ class RequestAnnouncer:
             shown_in=shown_in,
         )
 
+    def card_replies(
+        self, request: Request, history: Sequence[StatusChange], chat: UserRef
+    ) -> list[Reply]:
+        """What a card row sends to ``chat``: the card, then the photos after the first."""
+        return [
+            self.render_card(request, history, shown_in=chat.channel),
+            *cards.extra_photos(request, shown_in=chat.channel),
+        ]
+
     def status_message(self, request: Request, change: StatusChange, language: str) -> Reply:
         return status_message(request, change, language, texts=self.texts, tz=self.clock.tz)
 
@@ -149,10 +158,7 @@ class RequestAnnouncer:
             session,
             key=key,
             chat=chat,
-            replies=[
-                self.render_card(request, history, shown_in=chat.channel),
-                *cards.extra_photos(request, shown_in=chat.channel),
-            ],
+            replies=self.card_replies(request, history, chat),
             kind="card",
             now=self.clock.now(),
             urgent=True,

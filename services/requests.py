@@ -54,9 +54,18 @@ goes to the outbox in the same transaction, so it leaves only if the change comm
     which also has ``card_buttons``, ``history_line``, ``format_local``, ``extra_photos``).
 ``status_message(request, change, language) -> Reply``
     What the resident is told about ``change`` (``services.resident_texts``).
+``await record_escalation(session, request_id, kind)``, ``await record_followup(session,
+    request_id, outcome, actor)``, ``await record_rating(session, request_id, rating, actor)``
+    History entries ESCALATED (note ``ack``/``resolve``, by the deadline job), FOLLOWUP (note
+    ``yes``/``partly``/``no``) and RATING (note ``1``..``5``) from the follow-up: the status
+    stays; the cards show them.
+``await card_shown(session, request_id, chat, message_id, *, caption)``
+    A message a staff button turned into the card: a copy like the delivered cards.
 ``add_observer(observer)``
     ``RequestObserver.request_changed(session, request, change)`` is awaited inside the same
-    transaction after every history entry (card edits, follow-ups, escalations).
+    transaction after every history entry (card edits, follow-ups, escalations). After them
+    all, always, ``services.card_copies.CardCopies``: every change queues an edit of every
+    card message already delivered (staff chat, executor chats, the console's pane).
 
 Errors are ``domain.requests.RequestError`` subclasses (this service's own, and the limits of
 a draft, in ``services.request_limits``). The outbox rows are written by
@@ -90,6 +99,7 @@ from domain.requests import (
     parse_number,
 )
 from domain.texts import Texts
+from services.card_copies import CardCopies
 from services.outbox import outbox_key
 from services.request_announcements import RequestAnnouncer
 from services.request_limits import (
@@ -142,6 +152,9 @@ class RequestService:
         self.staff_chat = staff_chat
         self.announce = RequestAnnouncer(routing, texts, clock, staff_chat)
         self._observers: list[RequestObserver] = list(observers)
+        # Every copy of a card is edited after every change, whoever makes it: after the other
+        # observers, so the edit shows what they did too (an erasure done on closure).
+        self._cards = CardCopies(self.announce)
 
     def add_observer(self, observer: RequestObserver) -> None:
         self._observers.append(observer)
@@ -401,7 +414,55 @@ class RequestService:
         await self._notify_observers(session, request, change)
         return change
 
+    async def record_escalation(
+        self, session: StoreSession, request_id: int, kind: str
+    ) -> StatusChange:
+        """The deadline job escalated a missed deadline (``kind``: ``ack`` or ``resolve``)."""
+        return await self._note_event(
+            session, request_id, EventKind.ESCALATED, Actor.system("deadlines"), kind
+        )
+
+    async def record_followup(
+        self, session: StoreSession, request_id: int, outcome: str, actor: Actor
+    ) -> StatusChange:
+        """The resident's answer to "was it really done?" (``yes``, ``partly``, ``no``)."""
+        return await self._note_event(session, request_id, EventKind.FOLLOWUP, actor, outcome)
+
+    async def record_rating(
+        self, session: StoreSession, request_id: int, rating: int, actor: Actor
+    ) -> StatusChange:
+        """The resident's rating of the work, 1 to 5."""
+        return await self._note_event(session, request_id, EventKind.RATING, actor, str(rating))
+
+    async def card_shown(
+        self,
+        session: StoreSession,
+        request_id: int,
+        chat: UserRef,
+        message_id: str,
+        *,
+        caption: bool,
+    ) -> None:
+        """A message that now shows the request's card outside the outbox (a staff button
+        turned a forwarded answer or an escalation into the card): edited after later changes
+        like every other copy (``services.card_copies``)."""
+        await session.card_copies.add(
+            request_id, chat, message_id, caption=caption, now=self.clock.now()
+        )
+
     # --- helpers ---------------------------------------------------------------------------
+
+    async def _note_event(
+        self, session: StoreSession, request_id: int, event: EventKind, actor: Actor, note: str
+    ) -> StatusChange:
+        """A history entry that leaves the status as it is; the observers are told."""
+        request = await self._require(session, request_id)
+        change = await self._record(
+            session, request, event=event, actor=actor, from_status=request.status, note=note
+        )
+        logger.info("request %s: %s", request.id, event.value, extra={"request": request.number})
+        await self._notify_observers(session, request, change)
+        return change
 
     def _reopened(self, request: Request, now: datetime) -> Request:
         """``request`` reopened: fresh deadlines from ``now`` by its class, not acknowledged,
@@ -455,5 +516,5 @@ class RequestService:
     async def _notify_observers(
         self, session: StoreSession, request: Request, change: StatusChange
     ) -> None:
-        for observer in self._observers:
+        for observer in [*self._observers, self._cards]:
             await observer.request_changed(session, request, change)

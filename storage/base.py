@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from domain.identity import UserRef
+from storage.card_copies import CardCopyStore
 from storage.consultations import ConsultationStore
 from storage.followups import EscalationStore, FollowupStore
 from storage.outbox import OutboxStore
@@ -125,6 +126,9 @@ class StoreSession(Protocol):
 
     @property
     def escalations(self) -> EscalationStore: ...
+
+    @property
+    def card_copies(self) -> CardCopyStore: ...
 
     @property
     def stats(self) -> StatsStore: ...

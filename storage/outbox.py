@@ -104,6 +104,16 @@ class OutboxStore(Protocol):
 
     async def by_key(self, idempotency_key: str) -> OutboxMessage | None: ...
 
+    async def unsent_with_prefix(self, key_prefix: str) -> builtins.list[OutboxMessage]:
+        """Pending messages none of whose replies went out yet, whose idempotency key starts
+        with ``key_prefix``, oldest first."""
+        ...
+
+    async def rewrite(self, message_id: int, *, body: str) -> bool:
+        """Replace the body of a message still pending with nothing sent; False otherwise (it
+        is being sent or was)."""
+        ...
+
     async def counts(self) -> dict[OutboxStatus, int]: ...
 
     async def backlog(self) -> OutboxBacklog:

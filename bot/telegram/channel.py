@@ -24,6 +24,7 @@ from aiogram.types import BufferedInputFile, FSInputFile, Message, ReplyKeyboard
 
 from bot.telegram.render import escape, keyboards, render_caption_parts, render_text_parts
 from domain.channel import (
+    MessageGone,
     PermanentFailure,
     RecipientBlocked,
     RetryAfter,
@@ -41,6 +42,14 @@ T = TypeVar("T")
 # (the outbox worker reschedules; a reply to a resident is better late than blocking the loop).
 MAX_INLINE_RETRY_AFTER = 5.0
 MAX_INLINE_RETRIES = 3
+_SHORTEST_LINE = 200  # an edited card's description is not cut below this
+
+# What Telegram says when a message cannot be edited any more (deleted, too old, not ours).
+_GONE = (
+    "message to edit not found",
+    "message can't be edited",
+    "message_id_invalid",
+)
 
 
 class TelegramChannel:
@@ -69,16 +78,63 @@ class TelegramChannel:
         chat_id, thread_id = parse_chat(chat)
         sent: list[Sent] = []
         for reply in replies:
-            for message in await self._send_one(chat_id, thread_id, reply):
-                sent.append(Sent(str(message.message_id)))
+            messages, main, caption = await self._send_one(chat_id, thread_id, reply)
+            for index, message in enumerate(messages):
+                is_main = index == main
+                sent.append(Sent(str(message.message_id), is_main, is_main and caption))
         return sent
 
-    async def _send_one(self, chat_id: int, thread_id: int | None, reply: Reply) -> list[Message]:
+    async def edit(self, chat: UserRef, message: Sent, reply: Reply) -> None:
+        """The text (or the caption) and the inline buttons of ``message`` become ``reply``'s,
+        cut to one message. "Not modified" is a success; a message deleted or too old to edit
+        raises ``MessageGone``."""
+        chat_id, _thread = parse_chat(chat)
+        message_id = int(message.message_id)
+        markup = keyboards(reply).inline
+        caption = message.caption
+        for _ in range(2):  # a wrong guess of text or caption is corrected once
+            if caption:
+                edit = partial(
+                    self.bot.edit_message_caption,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    caption=fit_one(reply, render_caption_parts),
+                    reply_markup=markup,
+                )
+            else:
+                edit = partial(
+                    self.bot.edit_message_text,
+                    text=fit_one(reply, render_text_parts),
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    reply_markup=markup,
+                )
+            try:
+                await self._call(edit)
+                return
+            except PermanentFailure as error:
+                reason = str(error).lower()
+                if "not modified" in reason:
+                    return
+                if any(gone in reason for gone in _GONE):
+                    raise MessageGone(str(error)) from error
+                if "no text" in reason or "no caption" in reason:
+                    caption = not caption
+                    continue
+                raise
+        raise PermanentFailure(f"message {message_id} has neither text nor caption to edit")
+
+    async def _send_one(
+        self, chat_id: int, thread_id: int | None, reply: Reply
+    ) -> tuple[list[Message], int, bool]:
+        """The messages ``reply`` became, the index of the one with its title and buttons, and
+        whether that one is a caption."""
         reply = self._without_lost_photo(reply)
         marks = keyboards(reply)
         messages: list[Message] = []
         parts = render_text_parts(reply)
         media = reply.image is not None or reply.photo is not None or reply.document is not None
+        main = 0
         if media:
             caption, *rest = render_caption_parts(reply)
             messages.append(await self._media(chat_id, thread_id, reply, caption, marks.inline))
@@ -99,6 +155,7 @@ class TelegramChannel:
                     reply_markup=markup,
                 )
                 messages.append(await self._call(send))
+            main = len(messages) - 1  # the last part carries the buttons
             if marks.share is not None and marks.inline is not None:
                 # A message carries one markup: the share pickers went with the text, the
                 # inline buttons follow in a short second message.
@@ -109,6 +166,7 @@ class TelegramChannel:
                         )
                     )
                 )
+                main = len(messages) - 1
         if reply.location is not None:
             location = reply.location
             messages.append(
@@ -121,7 +179,7 @@ class TelegramChannel:
                     )
                 )
             )
-        return messages
+        return messages, main, media
 
     async def _media(
         self,
@@ -217,6 +275,24 @@ class TelegramChannel:
             except (TelegramBadRequest, TelegramNotFound, TelegramUnauthorizedError) as error:
                 raise PermanentFailure(error.message) from error
         raise AssertionError("unreachable")
+
+
+def fit_one(reply: Reply, render: Callable[[Reply], list[str]]) -> str:
+    """``reply`` rendered as one message (a text or a caption, as ``render`` splits it): while
+    it takes more, its longest line (a card's description) is shortened, never below
+    ``_SHORTEST_LINE`` characters; what still does not fit is cut at the message's end."""
+    parts = render(reply)
+    while len(parts) > 1:
+        lines = reply.text.split("\n")
+        longest = max(range(len(lines)), key=lambda index: len(lines[index]))
+        line = lines[longest]
+        if len(line) <= _SHORTEST_LINE:
+            break
+        overflow = sum(len(part) for part in parts[1:])
+        lines[longest] = line[: max(_SHORTEST_LINE, len(line) - overflow - 1)] + "…"
+        reply = replace(reply, text="\n".join(lines))
+        parts = render(reply)
+    return parts[0]
 
 
 def parse_chat(chat: UserRef) -> tuple[int, int | None]:

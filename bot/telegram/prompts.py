@@ -20,7 +20,7 @@ from aiogram.types import CallbackQuery, ForceReply, Message
 from bot.telegram.answers import answer_query, reply_note
 from bot.telegram.auth import StaffAuthorizer
 from bot.telegram.cards import STAFF_LANGUAGE, edit_card, read_card, staff_text
-from bot.telegram.channel import topic_of
+from bot.telegram.channel import chat_ref, topic_of
 from bot.telegram.render import escape
 from domain.clock import Clock
 from domain.requests import Actor, InvalidTransition, Request, RequestError, Status, StatusChange
@@ -175,6 +175,16 @@ async def on_prompt_answer(
                 session, prompt.request_id, status, actor, note=text
             )
             history = await service.history(session, prompt.request_id)
+            if prompt.card_chat_id and prompt.card_message_id:
+                # The pressed message shows the card from now on (see staff_buttons): a card
+                # already known keeps its record; anything else pressed was a text message.
+                await service.card_shown(
+                    session,
+                    prompt.request_id,
+                    chat_ref(int(prompt.card_chat_id)),
+                    str(prompt.card_message_id),
+                    caption=False,
+                )
     except RequestError as error:
         async with database.transaction() as session:
             await session.staff_prompts.finish(prompt.id)

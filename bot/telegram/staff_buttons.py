@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from aiogram import Bot
 from aiogram.exceptions import AiogramError
 from aiogram.filters import Filter
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InaccessibleMessage, Message
 
 from bot.telegram.answers import answer_query
 from bot.telegram.auth import StaffAuthorizer
 from bot.telegram.cards import STAFF_LANGUAGE, edit_card, is_media, read_card, staff_text
-from bot.telegram.channel import TelegramChannel, chat_ref
+from bot.telegram.channel import TelegramChannel, chat_ref, reply_chat
 from bot.telegram.prompts import ask_note
 from bot.telegram.render import keyboards
 from domain.channel import DeliveryError
@@ -44,7 +44,7 @@ from domain.requests import (
 from services.cards import ASSIGN_ACTION, STAFF_STATUS_ACTION, status_label
 from services.relay_texts import ACTION_CLOSE, ACTION_TO_REQUEST
 from services.requests import RequestService
-from storage.base import Storage
+from storage.base import Storage, StoreSession
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ async def on_status(
         async with database.transaction() as session:
             request = await service.change_status(session, request_id, status, actor)
             history = await service.history(session, request_id)
+            await _keep_pressed(session, service, request_id, message)
     except MissingNote:
         await ask_note(
             query,
@@ -155,6 +156,7 @@ async def on_assign(
         async with database.transaction() as session:
             request = await service.assign(session, request_id, executor_id, actor)
             history = await service.history(session, request_id)
+            await _keep_pressed(session, service, request_id, message)
     except RequestNotFound:
         text = staff_text(service, "staff_not_found", number=format_number(request_id))
         await answer_query(query, text, alert=True)
@@ -188,6 +190,26 @@ class StaleButton(Filter):
 
 async def on_stale_button(query: CallbackQuery, request_service: RequestService) -> None:
     await answer_query(query, staff_text(request_service, "staff_unknown_button"))
+
+
+async def _keep_pressed(
+    session: StoreSession,
+    service: RequestService,
+    request_id: int,
+    message: Message | InaccessibleMessage,
+) -> None:
+    """The pressed message is about to show the card (``_show``): later changes edit it too,
+    whatever it was (the card, a forwarded answer, an escalation). Kept after the change, so a
+    message that was no copy yet gets no queued edit for this change (``_show`` edits it now;
+    a known copy gets one, which changes nothing: Telegram says "not modified")."""
+    if isinstance(message, Message):
+        await service.card_shown(
+            session,
+            request_id,
+            reply_chat(message),
+            str(message.message_id),
+            caption=is_media(message),
+        )
 
 
 async def _show(

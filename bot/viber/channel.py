@@ -75,6 +75,10 @@ class ViberChannel:
     def sender(self) -> dict[str, str]:
         return dict(self._sender)
 
+    # No ``edit`` (``domain.channel.MessageEditor``): Viber's bot API cannot change a sent
+    # message, and Viber has no staff chats, the only place the bot edits (cards); an edit
+    # queued for a Viber chat is cancelled by the delivery worker.
+
     async def send(self, chat: UserRef, replies: Sequence[Reply]) -> list[Sent]:
         """Send ``replies`` to ``chat`` in order; one ``Sent`` per Viber message."""
         receiver = self._receiver(chat)

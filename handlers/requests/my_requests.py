@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from domain.messages import Button, Kind, Reply
 from domain.payloads import Payload, build
-from domain.requests import Request, Status, find_number, parse_number
+from domain.requests import STAFF_ONLY_EVENTS, Request, Status, find_number, parse_number
 from handlers.context import PAUSED, Context
 from handlers.menu import menu_button_row
 from handlers.registry import Registry
@@ -180,6 +180,7 @@ class MyRequestsFeature:
                     ctx.texts, ctx.lang, change, tz, self.service.routing, with_actor=False
                 )
                 for change in history
+                if change.event not in STAFF_ONLY_EVENTS
             ]
             parts.append(ctx.t("req_details_history") + "\n" + "\n".join(lines))
         rows: list[tuple[Button, ...]] = []

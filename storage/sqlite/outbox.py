@@ -143,6 +143,24 @@ class SqliteOutboxStore:
         found = await self._select("WHERE idempotency_key = ?", (idempotency_key,))
         return found[0] if found else None
 
+    async def unsent_with_prefix(self, key_prefix: str) -> builtins.list[OutboxMessage]:
+        if not key_prefix:
+            raise ValueError("an empty key prefix")
+        # A range over the unique index: every key that starts with the prefix sorts in it.
+        upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1)
+        return await self._select(
+            "WHERE idempotency_key >= ? AND idempotency_key < ?"
+            " AND status = 'pending' AND parts_sent = 0 ORDER BY id",
+            (key_prefix, upper),
+        )
+
+    async def rewrite(self, message_id: int, *, body: str) -> bool:
+        cursor = await self._db.execute(
+            "UPDATE outbox SET body = ? WHERE id = ? AND status = 'pending' AND parts_sent = 0",
+            (body, message_id),
+        )
+        return cursor.rowcount == 1
+
     async def counts(self) -> dict[OutboxStatus, int]:
         async with self._db.execute(
             "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status"

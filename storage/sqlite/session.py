@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from storage.sqlite.card_copies import SqliteCardCopyStore
 from storage.sqlite.connection import Connection
 from storage.sqlite.consultations import SqliteConsultationStore
 from storage.sqlite.followups import SqliteEscalationStore, SqliteFollowupStore
@@ -33,6 +34,7 @@ class SqliteStoreSession:
         self.consultations = SqliteConsultationStore(db)
         self.followups = SqliteFollowupStore(db)
         self.escalations = SqliteEscalationStore(db)
+        self.card_copies = SqliteCardCopyStore(db)
         self.stats = SqliteStatsStore(db)
         self.privacy = SqlitePrivacyStore(db)
         self.retention = SqliteRetentionStore(db)

@@ -184,3 +184,28 @@ async def test_the_default_console_has_no_staff_pane(tmp_path: Path) -> None:
         assert core.requests.staff_chat is None
     finally:
         await core.close()
+
+
+async def test_a_changed_card_is_printed_again_marked_as_updated(core: Core) -> None:
+    shown = await play(
+        core,
+        [
+            *FILE_REQUEST,
+            staff_press("Потрібна інформація"),
+            "staff Який номер під'їзду?",
+            press("Відповісти"),
+            "Третій під'їзд",
+        ],
+    )
+    asked = after(shown, "\nstaff Який номер під'їзду?")
+    # The operator's change: the card the pane showed is printed once more, marked updated.
+    updated = after(asked, "(КАРТКУ ОНОВЛЕНО)")
+    assert "[staff] Статус: Потрібна інформація" in updated
+    assert asked.count("(КАРТКУ ОНОВЛЕНО)") >= 1
+    # The resident's answer (a change made on the other side) updates it again.
+    answered = after(shown, "\nТретій під'їзд")
+    again = after(answered, "(КАРТКУ ОНОВЛЕНО)")
+    assert "Відповідь заявника: «Третій під'їзд»" in again
+    # The change prints the card once (the update), not a second copy beside it.
+    change = asked[: asked.index("Щодо вашої заявки")]
+    assert change.count("ЗАЯВКА 1520-000001") == 1

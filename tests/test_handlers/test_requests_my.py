@@ -82,6 +82,27 @@ async def test_details_show_the_history_in_words(
     assert "вул. Світлогірська, 10" in alice.text
 
 
+async def test_details_show_the_residents_own_feedback_but_not_escalations(
+    alice: Resident, storage: SqliteStorage, service: RequestService
+) -> None:
+    await file_water_request(alice)
+    async with storage.transaction() as session:
+        await service.record_escalation(session, 1, "ack")
+        await service.change_status(session, 1, Status.DONE, OPERATOR)
+        await service.record_followup(session, 1, "yes", Actor.resident(1))
+        await service.record_rating(session, 1, 5, Actor.resident(1))
+        request = await service.get(session, 1)
+        assert request is not None
+        history = await service.history(session, 1)
+    staff_card = service.render_card(request, history, shown_in=ChannelName.TELEGRAM)
+    await alice.press("Мої заявки")
+    await alice.press("1520-000001")
+    assert "Заявник підтвердив виконання" in alice.text
+    assert "Оцінка заявника: ★★★★★ 5/5" in alice.text
+    assert "Прострочено" not in alice.text  # an escalation is the staff's business
+    assert "Прострочено строк прийняття" in staff_card.text
+
+
 @pytest.mark.parametrize("typed", ["1520-000001", "1", "000001", "№ 1520 000001", "1520000001"])
 async def test_typing_a_number_in_the_list_opens_it(alice: Resident, typed: str) -> None:
     await file_water_request(alice)

@@ -353,3 +353,27 @@ async def test_a_restarted_worker_remembers_the_last_minute_of_sends(
     # Three sends 30 s ago fill this group's minute: 30 s more to wait, not zero.
     assert limiter.delay(group) == pytest.approx(30.0)
     assert limiter.delay(ALICE) == 0.0
+
+
+async def test_an_edit_for_a_channel_that_cannot_edit_is_cancelled_not_retried(
+    storage: SqliteStorage, clock: ManualClock
+) -> None:
+    from services.outbox import enqueue_edit  # noqa: PLC0415 - this test's own vocabulary
+
+    channel = ScriptedChannel(name=ChannelName.VIBER)  # sends, has no ``edit``
+    async with storage.transaction() as session:
+        await enqueue_edit(
+            session,
+            key="req:1:card_edit:2:3",
+            chat=VIBER_USER,
+            message=Sent("token-1", main=True),
+            reply=Reply("card"),
+            kind="card_edit",
+            now=clock.now(),
+        )
+    result = await OutboxWorker(storage, {ChannelName.VIBER: channel}, clock).drain()
+    assert result.outcomes[Outcome.CANCELLED] == 1
+    assert channel.calls == 0
+    [row] = await messages(storage)
+    assert row.status is OutboxStatus.CANCELLED
+    assert "cannot edit" in (row.last_error or "")

@@ -317,3 +317,27 @@ async def test_the_wal_is_checkpointed_off_the_event_loop(
         assert path.stat().st_size > size
     finally:
         await store.close()
+
+
+async def test_unsent_messages_by_key_prefix_and_their_rewrite(
+    store: Storage, clock: ManualClock
+) -> None:
+    from storage.outbox import NewOutboxMessage  # noqa: PLC0415 - this test's own vocabulary
+
+    def message(key: str) -> NewOutboxMessage:
+        return NewOutboxMessage(key, ALICE, "card", "[]", clock.now(), urgent=True)
+
+    async with store.transaction() as session:
+        for key in ("req:1:card:staff", "req:1:card:exec:x", "req:1:card_edit:5:1",
+                    "req:10:card:staff", "req:1:status:3"):  # fmt: skip
+            await session.outbox.enqueue(message(key), now=clock.now())
+        sent = await session.outbox.by_key("req:1:card:exec:x")
+        assert sent is not None
+        await session.outbox.record_progress(sent.id, parts_sent=1, sent_ids=["9"])
+        found = await session.outbox.unsent_with_prefix("req:1:card:")
+        assert [m.idempotency_key for m in found] == ["req:1:card:staff"]
+        assert await session.outbox.rewrite(found[0].id, body='[{"text": "new"}]')
+        assert not await session.outbox.rewrite(sent.id, body='[{"text": "new"}]')
+        again = await session.outbox.get(found[0].id)
+    assert again is not None
+    assert again.body == '[{"text": "new"}]'

@@ -333,3 +333,26 @@ async def test_hostile_text_is_stored_as_data(store: Storage, clock: ManualClock
         found = await session.requests.get(created.id)
     assert found is not None
     assert (found.description, found.address, found.photos) == (nasty, nasty, (nasty,))
+
+
+async def test_card_copies_are_kept_once_per_message(store: Storage, clock: ManualClock) -> None:
+    staff = UserRef(ChannelName.TELEGRAM, "-100")
+    async with store.transaction() as session:
+        rid = await resident_id(session, ALICE, clock)
+        first = await session.requests.create(new_request(rid, ALICE, clock))
+        second = await session.requests.create(new_request(rid, ALICE, clock))
+        add = session.card_copies.add
+        await add(first.id, staff, "7", caption=True, now=clock.now())
+        await add(first.id, staff, "7", caption=True, now=clock.now())  # known: nothing new
+        await add(first.id, ALICE, "8", caption=False, now=clock.now())
+        await add(second.id, staff, "9", caption=False, now=clock.now())
+        await add(second.id + 1, staff, "10", caption=False, now=clock.now())  # no such request
+        copies = await session.card_copies.for_request(first.id)
+        await session.card_copies.remove(staff, "7")
+        left = await session.card_copies.for_request(first.id)
+        assert await session.card_copies.for_request(second.id + 1) == []
+    assert [(c.chat, c.message_id, c.caption) for c in copies] == [
+        (staff, "7", True),
+        (ALICE, "8", False),
+    ]
+    assert [c.message_id for c in left] == ["8"]
