@@ -2,6 +2,10 @@
 
 The pydantic models (``*File``) describe exactly what a content file may contain and are used only
 at the boundary, by :mod:`faq.knowledge`; the rest of the bot sees the frozen dataclasses.
+
+An entry has two answers in each language: ``short`` (at most ``SHORT_MAX_CHARS``: what to do
+now, shown first in a chat) and ``answer`` (the full text behind "Детальніше"). A reference to
+another entry in either ("див. тему «Опалення»") must use its exact title (``faq check``).
 """
 
 from __future__ import annotations
