@@ -42,6 +42,7 @@ CATALOGUE: Mapping[str, ActionSpec] = MappingProxyType(
         "consult": ActionSpec(0, 0, "the list of topics"),
         "sec": ActionSpec(1, 1, "section id"),
         "faq": ActionSpec(1, 2, "entry id, the id of the suggestion it was offered in"),
+        "faqd": ActionSpec(2, 2, "entry id, consultation id (the full answer behind the short)"),
         "helpful": ActionSpec(2, 2, "consultation id, y or n"),
         "shelter": ActionSpec(0, 0, "find the nearest shelter"),
         # Requests (handlers.requests, services.cards).

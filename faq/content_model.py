@@ -2,6 +2,10 @@
 
 The pydantic models (``*File``) describe exactly what a content file may contain and are used only
 at the boundary, by :mod:`faq.knowledge`; the rest of the bot sees the frozen dataclasses.
+
+An entry has two answers in each language: ``short`` (at most ``SHORT_MAX_CHARS``: what to do
+now, shown first in a chat) and ``answer`` (the full text behind "Детальніше"). A reference to
+another entry in either ("див. тему «Опалення»") must use its exact title (``faq check``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from domain.requests import Category
 
 __all__ = [
     "ANSWER_MAX_CHARS",
+    "SHORT_MAX_CHARS",
     "Action",
     "Entry",
     "EntryFile",
@@ -31,6 +36,9 @@ __all__ = [
 # Telegram allows 4096 characters per message; the answer leaves room for the title, the
 # "related" line and contacts that handlers append.
 ANSWER_MAX_CHARS = 3000
+# The short answer is the first message in a chat (what to do now: the key step, the key number
+# or place); the full answer is one button away ("Детальніше"). About a phone screen.
+SHORT_MAX_CHARS = 400
 
 ID_PATTERN = r"^[a-z_]+$"
 
@@ -99,6 +107,9 @@ class Entry:
     answer: Localized
     keywords: Keywords
     questions: tuple[str, ...]
+    # What to do now, shown first in a chat; ``answer`` is the full text behind "Детальніше".
+    # Never indexed by the matcher (``faq.matcher._entry_texts``), like ``answer``.
+    short: Localized
     related: tuple[str, ...] = ()
     sources: tuple[Source, ...] = ()
     reviewed: date | None = None
@@ -159,6 +170,7 @@ class EntryFile(_FileModel):
     id: Identifier
     title: LocalizedFile
     answer: LocalizedFile
+    short: LocalizedFile
     keywords: KeywordsFile
     questions: list[Text] = Field(min_length=3, max_length=10)
     related: list[Identifier] = Field(default_factory=list)
@@ -173,6 +185,7 @@ class EntryFile(_FileModel):
             section_id=section_id,
             title=self.title.value(),
             answer=self.answer.value(),
+            short=self.short.value(),
             keywords=self.keywords.value(),
             questions=tuple(self.questions),
             related=tuple(self.related),

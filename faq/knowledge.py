@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from faq.content_model import (
     ANSWER_MAX_CHARS,
+    SHORT_MAX_CHARS,
     Action,
     Entry,
     EntryFile,
@@ -28,7 +29,7 @@ from faq.content_model import (
 )
 from faq.errors import ContentError, ContentProblem, UnknownEntryError
 
-__all__ = ["DEFAULT_CONTENT_DIR", "KnowledgeBase", "load_knowledge_base"]
+__all__ = ["DEFAULT_CONTENT_DIR", "KnowledgeBase", "cross_references", "load_knowledge_base"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,17 @@ CITY_TZ = ZoneInfo("Europe/Kyiv")
 
 _TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?/?>")
 _SPACES = re.compile(r"\s+")
+# A cross-reference in an answer names another entry by its title in quotes after a marker:
+# "див. «Опалення»", "розділи «Опалення» і «Немає світла»", 'see the topic "Heating"',
+# 'sections "Heating" and "Power outage"'. Quotes without a marker («Дія», "easy work") are not
+# references. ``python -m faq check`` refuses a referenced title that no entry has.
+_REFERENCE = re.compile(
+    r"(?:\bдив\.|\bрозділ\w*|\bтем[аиуі]\b|\bsee\b|\bsections?\b|\btopics?\b)"
+    r"(?:\s+(?:окрем\w+|розділ\w*|тем[аиуі]|the|separate|sections?|topics?))*\s*"
+    r"((?:[«\"][^»\"]+[»\"](?:\s*(?:,|і|та|and)\s*)?)+)",
+    re.IGNORECASE,
+)
+_QUOTED = re.compile(r"[«\"]([^»\"]+)[»\"]")
 
 
 class KnowledgeBase:
@@ -141,6 +153,8 @@ class _ParsedEntry:
     related: tuple[str, ...]
     reviewed: date | None
     questions: tuple[str, ...]
+    # ("answer.uk", text) for every answer text found, checked for cross-references.
+    texts: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,11 +293,18 @@ def _parse_file(path: Path, problems: list[ContentProblem]) -> _ParsedFile | Non
 
 def _salvage(raw: object, label: str, line: int | None, model: EntryFile | None) -> _ParsedEntry:
     """Keep the fields cross-file checks use, so an invalid entry is still checked for them."""
+    fields = raw if isinstance(raw, dict) else {}
+    texts = tuple(
+        (f"{field}.{language}", text)
+        for field in ("answer", "short")
+        if isinstance(localized := fields.get(field), dict)
+        for language in ("uk", "en")
+        if isinstance(text := localized.get(language), str)
+    )
     if model is not None:
         return _ParsedEntry(
-            label, line, model, tuple(model.related), model.reviewed, tuple(model.questions)
+            label, line, model, tuple(model.related), model.reviewed, tuple(model.questions), texts
         )
-    fields = raw if isinstance(raw, dict) else {}
     related = fields.get("related")
     questions = fields.get("questions")
     reviewed = fields.get("reviewed")
@@ -298,6 +319,7 @@ def _salvage(raw: object, label: str, line: int | None, model: EntryFile | None)
         questions=(
             tuple(q for q in questions if isinstance(q, str)) if isinstance(questions, list) else ()
         ),
+        texts=texts,
     )
 
 
@@ -335,18 +357,27 @@ def _describe(exc: ValidationError, prefix: str | None = None) -> list[str]:
     return messages
 
 
+def cross_references(text: str) -> tuple[str, ...]:
+    """The titles ``text`` refers to as other entries ("див. «Опалення»", 'see "Heating"')."""
+    return tuple(
+        title.strip()
+        for found in _REFERENCE.finditer(text)
+        for title in _QUOTED.findall(found.group(1))
+    )
+
+
 def _entry_rules(entry: EntryFile) -> list[str]:
     """Rules about one entry that a field type cannot express."""
     messages = []
-    for language in ("uk", "en"):
-        answer = getattr(entry.answer, language)
-        if len(answer) > ANSWER_MAX_CHARS:
-            messages.append(
-                f"answer.{language} is too long: {len(answer)} characters, "
-                f"at most {ANSWER_MAX_CHARS}"
-            )
-        if _TAG.search(answer):
-            messages.append(f"answer.{language} contains markup; answers are plain text")
+    for field, limit in (("answer", ANSWER_MAX_CHARS), ("short", SHORT_MAX_CHARS)):
+        for language in ("uk", "en"):
+            text = getattr(getattr(entry, field), language)
+            if len(text) > limit:
+                messages.append(
+                    f"{field}.{language} is too long: {len(text)} characters, at most {limit}"
+                )
+            if _TAG.search(text):
+                messages.append(f"{field}.{language} contains markup; answers are plain text")
     if entry.action is Action.REQUEST and entry.request_category is None:
         messages.append("action 'request' needs a request_category")
     if entry.request_category is not None and entry.action is not Action.REQUEST:
@@ -405,8 +436,17 @@ def _check_across_files(
             if item.model is not None and parsed.section is not None:
                 entries.append(item.model.value(parsed.section.id))
 
+    titles = {
+        language: {entry.title.get(language) for entry in entries} for language in ("uk", "en")
+    }
     for parsed in files:
         for item in parsed.entries:
+            for message in _reference_problems(item.texts, titles):
+                problems.append(
+                    ContentProblem(
+                        file=parsed.name, entry=item.label, line=item.line, message=message
+                    )
+                )
             for related in item.related:
                 if related not in entry_file:
                     problems.append(
@@ -418,3 +458,18 @@ def _check_across_files(
                         )
                     )
     return sections, entries
+
+
+def _reference_problems(texts: Sequence[tuple[str, str]], titles: dict[str, set[str]]) -> list[str]:
+    """Titles an entry's texts refer to ("див. «Опалення»") that no entry has, in the same
+    language; a renamed entry would otherwise leave readers looking for a topic that is gone."""
+    messages = []
+    for where, text in texts:
+        language = where.rsplit(".", 1)[1]
+        for title in cross_references(text):
+            if title not in titles[language]:
+                messages.append(
+                    f"{where} refers to «{title}», which is not the title of any entry (use the "
+                    "exact title, or a related button instead)"
+                )
+    return messages

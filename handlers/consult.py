@@ -11,6 +11,11 @@ given from free text (a "not helpful" then shows what was asked), and topics off
 for an uncertain match are recorded as an offer; the buttons carry the offer's id, so pressing
 one marks the offer taken. An offer none of whose buttons was ever pressed is a suggestion not
 taken.
+
+An answer in a chat (Telegram, Viber) is built for a phone screen: the entry's short answer
+(what to do now) with its action buttons first, then "More details" (``faqd``: the full answer
+and its sources, not a second consultation), related topics by their titles, 👍/👎 and the menu.
+The console shows the full answer at once.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ class ConsultFeature:
         registry.action("consult", self.on_sections)
         registry.action("sec", self.on_section)
         registry.action("faq", self.on_entry)
+        registry.action("faqd", self.on_details)
         registry.action("helpful", self.on_helpful)
         registry.action("shelter", self.on_shelter)
         registry.on_idle(Kind.TEXT, self.on_text)
@@ -228,26 +234,71 @@ class ConsultFeature:
         if entry.action is Action.FIND_SHELTER and self.finder is not None:
             # The answer says "or type the address": the next text is read as one first.
             ctx.go(SHELTER_STEP)
+        if ctx.incoming.user.channel is ChannelName.CONSOLE:
+            # A terminal has no phone-sized screen and scrolls: the console shows the full
+            # answer and its sources at once, with no "More details" button to press.
+            return [self._full(ctx, entry, consultation_id)]
+        parts = [entry.short.get(ctx.lang).strip(), ctx.t("consult_helpful_question")]
+        rows = [
+            *self._action_rows(ctx, entry),
+            (Button(ctx.t("btn_details"), build("faqd", entry.id, consultation_id)),),
+            *self._after_answer_rows(ctx, entry, consultation_id),
+        ]
+        return [Reply("\n\n".join(parts), title=entry.title.get(ctx.lang), buttons=tuple(rows))]
+
+    async def on_details(self, ctx: Context, payload: Payload) -> list[Reply]:
+        """The full answer and its sources behind a short answer's "More details" button.
+
+        Not a second consultation: nothing is recorded or counted, and the feedback buttons
+        carry the id of the consultation the short answer recorded (``set_helpful`` accepts
+        only the resident's own). An entry id the content no longer has is answered plainly.
+        """
+        entry = self.kb.get(payload.arg() or "")
+        raw_id = payload.arg(1) or ""
+        if entry is None or not raw_id.isdigit():
+            return [
+                Reply(
+                    ctx.t("consult_details_stale"),
+                    buttons=(self._topics_row(ctx), menu_button_row(ctx)),
+                )
+            ]
+        return [self._full(ctx, entry, int(raw_id))]
+
+    def _full(self, ctx: Context, entry: Entry, consultation_id: int) -> Reply:
+        """The full answer, its sources, and the same buttons as the short one but "More
+        details" (the answer says "press the button under this message": the action is there)."""
         parts = [entry.answer.get(ctx.lang).strip()]
         if entry.sources:
             sources = "; ".join(f"{s.title} ({s.url})" for s in entry.sources)
             parts.append(ctx.t("consult_sources", sources=sources))
         parts.append(ctx.t("consult_helpful_question"))
-        rows: list[tuple[Button, ...]] = [
-            (
-                Button(ctx.t("btn_helpful_yes"), build("helpful", consultation_id, "y")),
-                Button(ctx.t("btn_helpful_no"), build("helpful", consultation_id, "n")),
-            )
-        ]
-        action_row = self._action_row(ctx, entry)
-        if action_row:
-            rows.append(action_row)
+        rows = (
+            *self._action_rows(ctx, entry),
+            *self._after_answer_rows(ctx, entry, consultation_id),
+        )
+        return Reply("\n\n".join(parts), title=entry.title.get(ctx.lang), buttons=rows)
+
+    def _action_rows(self, ctx: Context, entry: Entry) -> list[tuple[Button, ...]]:
+        row = self._action_row(ctx, entry)
+        return [row] if row else []
+
+    def _after_answer_rows(
+        self, ctx: Context, entry: Entry, consultation_id: int
+    ) -> list[tuple[Button, ...]]:
+        """Related topics (their real titles, at most ``MAX_RELATED``), 👍/👎, the menu row."""
+        rows: list[tuple[Button, ...]] = []
         for related_id in entry.related[:MAX_RELATED]:
             related = self.kb.get(related_id)
             if related is not None:
                 rows.append((Button("➡️ " + related.title.get(ctx.lang), build("faq", related.id)),))
+        rows.append(
+            (
+                Button(ctx.t("btn_helpful_yes"), build("helpful", consultation_id, "y")),
+                Button(ctx.t("btn_helpful_no"), build("helpful", consultation_id, "n")),
+            )
+        )
         rows.append((*self._topics_row(ctx), *menu_button_row(ctx)))
-        return [Reply("\n\n".join(parts), title=entry.title.get(ctx.lang), buttons=tuple(rows))]
+        return rows
 
     def _action_row(self, ctx: Context, entry: Entry) -> tuple[Button, ...]:
         if entry.action is Action.FIND_SHELTER:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import os
 import signal
 import sys
@@ -12,7 +13,11 @@ from typing import Any
 
 import pytest
 
+from domain.payloads import build
 from fakes.telegram_api import FakeTelegramServer, RecordedCall
+from faq.content_model import SHORT_MAX_CHARS
+from faq.knowledge import load_knowledge_base
+from handlers.consult import MAX_RELATED
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST"
@@ -209,3 +214,62 @@ async def test_a_shared_location_gets_the_three_nearest_shelters(
     sent = await next_sent(server, mark, 2)
     assert (sent[0].text or "").count("openstreetmap.org") == 3
     assert sent[1].method == "sendLocation"
+
+
+def shown(call: RecordedCall) -> tuple[str, str]:
+    """The title (bold on the first line) and the body of a sent message, as the person reads
+    them."""
+    title, body = html.unescape(call.text or "").split("\n", 1)
+    return title.removeprefix("<b>").removesuffix("</b>"), body
+
+
+async def test_a_short_answer_more_details_and_related_topics(
+    server: FakeTelegramServer, bot: BotProcess
+) -> None:
+    kb = load_knowledge_base()
+    shelters = kb.entry("shelters")
+    related = [kb.entry(i) for i in shelters.related[:MAX_RELATED]]
+    mark = len(server.calls)
+    server.push_update(text_update("де найближче укриття"))
+    [answer] = await next_sent(server, mark)
+    title, body = shown(answer)
+    assert title == shelters.title.uk
+    assert body.startswith(shelters.short.uk)
+    assert len(body) <= SHORT_MAX_CHARS
+    assert "Джерела" not in body
+    rows = (answer.reply_markup or {})["inline_keyboard"]
+    # The action comes first, then "More details", the related topics, 👍/👎 and the menu.
+    assert [button["callback_data"] for button in rows[0]] == [build("shelter")]
+    assert rows[1][0]["text"] == "📖 Детальніше"
+    assert [row[0]["text"] for row in rows[2:5]] == ["➡️ " + t.title.uk for t in related]
+    assert [button["text"][0] for button in rows[5]] == ["👍", "👎"]
+
+    mark = len(server.calls)
+    server.press_button(RESIDENT, answer.result["message_id"], text="📖 Детальніше")
+    [details] = await next_sent(server, mark)
+    assert shown(details)[1].startswith(shelters.answer.uk)
+    assert "Джерела: ДСНС України (https://dsns.gov.ua)" in shown(details)[1]
+    labels = [button["text"] for button in buttons(details)]
+    assert "📖 Детальніше" not in labels
+    assert labels.index("🛡 Знайти найближче укриття") < labels.index("👍 Так")
+
+    mark = len(server.calls)
+    server.press_button(RESIDENT, answer.result["message_id"], text="➡️ " + related[0].title.uk)
+    [opened] = await next_sent(server, mark)
+    assert shown(opened) == (
+        related[0].title.uk,
+        related[0].short.uk + "\n\nЧи була ця відповідь корисною?",
+    )
+
+    # A "More details" button left on an old message for a topic the content no longer has.
+    query = {
+        "id": "stale-1",
+        "from": {"id": RESIDENT, "is_bot": False, "first_name": "Оксана"},
+        "message": server.message(RESIDENT, answer.result["message_id"]),
+        "chat_instance": "1",
+        "data": build("faqd", "no_such_topic", 1),
+    }
+    mark = len(server.calls)
+    server.push_update({"callback_query": query})
+    [stale] = await next_sent(server, mark)
+    assert "Цієї теми вже немає в довідці" in (stale.text or "")

@@ -13,6 +13,7 @@ import pytest
 
 from bot.app import run_messengers
 from bot.settings import Settings
+from domain.payloads import build
 from fakes.viber_api import (
     DEFAULT_TOKEN,
     FakeViberServer,
@@ -22,6 +23,9 @@ from fakes.viber_api import (
     subscribed_callback,
     unsubscribed_callback,
 )
+from faq.content_model import SHORT_MAX_CHARS
+from faq.knowledge import load_knowledge_base
+from handlers.consult import MAX_RELATED
 
 
 def free_port() -> int:
@@ -91,9 +95,51 @@ async def test_welcome_then_a_consultation_in_viber(running: RunningBot) -> None
     status, _ = await running.post(message_callback("v-1", text="як отримати довідку ВПО"))
     assert status == 200
     sent = await running.sent_to("v-1", 1)
-    assert "Дія" in sent[-1]["text"]
+    assert "ЦНАП" in sent[-1]["text"]
     labels = [button["Text"] for button in sent[-1]["keyboard"]["Buttons"]]
     assert any("Так" in label for label in labels)
+
+
+def keyboard_texts(message: dict[str, Any]) -> list[str]:
+    return [str(button["Text"]) for button in message["keyboard"]["Buttons"]]
+
+
+def first(texts: list[str], part: str) -> int:
+    return next(index for index, text in enumerate(texts) if part in text)
+
+
+async def test_a_short_answer_more_details_and_related_topics_in_viber(running: RunningBot) -> None:
+    kb = load_knowledge_base()
+    shelters = kb.entry("shelters")
+    related = [kb.entry(i) for i in shelters.related[:MAX_RELATED]]
+    user = "v-10"
+    await running.post(message_callback(user, text="де найближче укриття"))
+    [answer] = await running.sent_to(user, 1)
+    title, body = answer["text"].split("\n\n", 1)
+    assert title == shelters.title.uk
+    assert body.startswith(shelters.short.uk)
+    assert len(body) <= SHORT_MAX_CHARS
+    assert "Джерела" not in body
+    texts = keyboard_texts(answer)
+    order = ["Знайти найближче укриття", "Детальніше", *(t.title.uk for t in related), "👍", "👎"]
+    assert [first(texts, part) for part in order] == list(range(len(order)))
+
+    seen = await press(running, user, "Детальніше", 1)
+    details = (await running.sent_to(user, seen + 1))[-1]
+    assert shelters.answer.uk in details["text"]
+    assert "Джерела: ДСНС України (https://dsns.gov.ua)" in details["text"]
+    texts = keyboard_texts(details)
+    assert first(texts, "Знайти найближче укриття") < first(texts, "👍")
+    assert not any("Детальніше" in text for text in texts)
+
+    seen = await press(running, user, related[0].title.uk, seen + 1)
+    opened = (await running.sent_to(user, seen + 1))[-1]
+    assert opened["text"].startswith(related[0].title.uk + "\n\n" + related[0].short.uk)
+
+    # A "More details" button of a topic the content no longer has.
+    await running.post(message_callback(user, text=build("faqd", "no_such_topic", 1)))
+    stale = (await running.sent_to(user, seen + 2))[-1]
+    assert "Цієї теми вже немає в довідці" in stale["text"]
 
 
 async def test_a_person_in_danger_gets_the_emergency_number_first(running: RunningBot) -> None:

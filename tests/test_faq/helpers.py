@@ -21,6 +21,7 @@ def valid_entry(entry_id: str = "shelters", **changes: Any) -> dict[str, Any]:
         "id": entry_id,
         "title": {"uk": "Укриття", "en": "Shelters"},
         "answer": {"uk": "Шукайте найближче укриття.", "en": "Find the nearest shelter."},
+        "short": {"uk": "Йдіть до укриття.", "en": "Go to a shelter."},
         "keywords": {"uk": ["укриття"], "ru": ["укрытие"]},
         "questions": [
             f"де укриття {entry_id}",

@@ -113,6 +113,17 @@ def test_check_reports_every_problem_and_fails(
     assert "latitude is not a number" in result.stderr
 
 
+def test_check_refuses_a_missing_short_answer_and_a_wrong_cross_reference(
+    write_content: ContentWriter,
+) -> None:
+    entry = valid_entry(answer={"uk": "Див. розділ «Пошкоджене майно».", "en": "Plain."})
+    del entry["short"]
+    result = run_faq("check", "--content", str(write_content(safety=section_file(entries=[entry]))))
+    assert result.returncode == 1
+    assert "short is missing" in result.stderr
+    assert "refers to «Пошкоджене майно», which is not the title of any entry" in result.stderr
+
+
 def test_search_on_broken_content_exits_1(write_content: ContentWriter) -> None:
     folder = write_content(broken="section: [\n")
     result = run_faq("search", "укриття", "--json", "--content", str(folder))

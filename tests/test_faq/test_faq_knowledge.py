@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from faq.content_model import ANSWER_MAX_CHARS, Action, RequestCategory
+from faq.content_model import ANSWER_MAX_CHARS, SHORT_MAX_CHARS, Action, RequestCategory
 from faq.errors import ContentError, UnknownEntryError
-from faq.knowledge import KnowledgeBase, load_knowledge_base
+from faq.knowledge import KnowledgeBase, cross_references, load_knowledge_base
 from tests.test_faq.helpers import TODAY, ContentWriter, section_file, valid_entry
 
 
@@ -247,3 +247,80 @@ def test_duplicate_section_ids(write_content: ContentWriter) -> None:
     )
     problems = load_problems(folder)
     assert any("section id 'safety' is also used in a.yaml" in p for p in problems)
+
+
+# --- the short answer and cross-references ------------------------------------------------------
+
+
+def test_the_short_answer_is_loaded(fixture_kb: KnowledgeBase) -> None:
+    entry = fixture_kb.entry("shelters")
+    assert entry.short.uk
+    assert entry.short.get("en") == entry.short.en
+
+
+@pytest.mark.parametrize("missing", ["short", "short.uk", "short.en"])
+def test_a_missing_short_answer_is_named(write_content: ContentWriter, missing: str) -> None:
+    entry = valid_entry()
+    if missing == "short":
+        del entry["short"]
+    else:
+        entry["short"] = {"uk": "Йдіть до укриття.", "en": "Go to a shelter."}
+        del entry["short"][missing.split(".")[1]]
+    [problem] = load_problems(write_content(safety=section_file(entries=[entry])))
+    assert f"{missing} is missing" in problem
+
+
+def test_a_short_answer_over_the_limit_is_refused(write_content: ContentWriter) -> None:
+    fitting = valid_entry("shelters", short={"uk": "а" * SHORT_MAX_CHARS, "en": "Go."})
+    too_long = valid_entry("air_alert", short={"uk": "Йдіть.", "en": "b" * (SHORT_MAX_CHARS + 1)})
+    [problem] = load_problems(write_content(safety=section_file(entries=[fitting, too_long])))
+    assert "entry 'air_alert'" in problem
+    assert f"short.en is too long: {SHORT_MAX_CHARS + 1} characters, at most 400" in problem
+
+
+@pytest.mark.parametrize(
+    ("text", "titles"),
+    [
+        ("Якщо житло пошкоджено — див. розділ «Пошкоджене майно».", ["Пошкоджене майно"]),
+        ("див. окремі розділи «Опалення» і «Немає світла».", ["Опалення", "Немає світла"]),
+        ("Про субсидію (тема «Державні виплати»).", ["Державні виплати"]),
+        ('see the section "Damaged property".', ["Damaged property"]),
+        ('see the topics "Heating" and "Power outage".', ["Heating", "Power outage"]),
+        # Quotes that are not a reference: an app, a programme, a phrase.
+        ("Встановіть застосунок «Повітряна тривога». Не беріть «на пам'ять».", []),
+        ('The "eRobota" grants: see the terms in Diia. Beware of "easy work".', []),
+    ],
+)
+def test_cross_references_are_found_after_their_marker(text: str, titles: list[str]) -> None:
+    assert list(cross_references(text)) == titles
+
+
+def test_a_cross_reference_to_a_title_no_entry_has_is_refused(
+    write_content: ContentWriter,
+) -> None:
+    heating = valid_entry("heating", title={"uk": "Опалення", "en": "Heating"})
+    fine = valid_entry(
+        "shelters",
+        answer={"uk": "Холодно — див. тему «Опалення».", "en": 'Cold: see the topic "Heating".'},
+    )
+    wrong = valid_entry(
+        "air_alert",
+        answer={"uk": "Див. розділ «Пошкоджене майно».", "en": "Plain."},
+        short={"uk": "Коротко.", "en": 'See "Heat".'},
+    )
+    problems = load_problems(write_content(safety=section_file(entries=[heating, fine, wrong])))
+    assert len(problems) == 2, problems
+    assert all("entry 'air_alert'" in problem for problem in problems)
+    assert "answer.uk refers to «Пошкоджене майно», which is not the title of any entry" in (
+        problems[0] + problems[1]
+    )
+    assert "short.en refers to «Heat»" in problems[0] + problems[1]
+
+
+def test_the_shipped_content_refers_only_to_real_titles() -> None:
+    kb = load_knowledge_base()
+    for language in ("uk", "en"):
+        titles = {entry.title.get(language) for entry in kb}
+        for entry in kb:
+            for text in (entry.answer.get(language), entry.short.get(language)):
+                assert set(cross_references(text)) <= titles, entry.id

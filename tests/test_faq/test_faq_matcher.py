@@ -89,6 +89,7 @@ def twin(entry_id: str, title: str, question: str, keyword: str = "вода") ->
         section_id="utilities",
         title=Localized(title, title),
         answer=Localized("...", "..."),
+        short=Localized("...", "..."),
         keywords=Keywords(uk=(keyword,)),
         questions=(question, f"{question} вже тиждень", f"{question} у будинку"),
     )

@@ -59,10 +59,10 @@ async def live(path: Path) -> Lived:
         for person, said in ((ann, ANSWERED), (bea, "  Як отримати  довідку ВПО")):
             await person.say(said)
             assert person.last[0].title is not None, person.text
-            await person.press("Ні")
+            await person.press("👎 Ні")
             assert "Дякуємо" in person.text
         await cat.say(ANSWERED)
-        await cat.press("Так")
+        await cat.press("👍 Так")
 
         dan = resident(ChannelName.TELEGRAM, "4")
         await dan.say(VAGUE)
@@ -76,7 +76,7 @@ async def live(path: Path) -> Lived:
         assert "Можливо" in eve.text
         await eve.press("Відновлення документів")
         assert eve.last[0].title == "Відновлення документів"
-        await eve.press("Ні")
+        await eve.press("👎 Ні")
 
         fay = resident(ChannelName.TELEGRAM, "6")
         await fay.send(Incoming(fay.user, Kind.BUTTON, payload=dans_offer))

@@ -8,13 +8,15 @@ import pytest
 
 from domain.clock import ManualClock
 from domain.messages import ButtonKind, ChannelName, Incoming, Kind, Location, UserRef
+from domain.payloads import build
 from domain.texts import Texts
 from fakes.recording import Resident
+from faq.content_model import SHORT_MAX_CHARS
 from faq.knowledge import KnowledgeBase, load_knowledge_base
 from faq.matcher import Matcher
 from faq.shelter_search import CityArea
 from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
-from handlers.consult import ConsultFeature, ShelterSource
+from handlers.consult import MAX_RELATED, ConsultFeature, ShelterSource
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
 from storage.sqlite import SqliteStorage
@@ -68,7 +70,12 @@ async def test_a_question_in_ukrainian_gets_the_answer_and_is_counted(
 ) -> None:
     await resident.say("як отримати довідку ВПО")
     assert resident.last[0].title is not None
-    assert "Дія" in resident.text
+    entry = knowledge()[0].entry("idp_registration")
+    # A chat gets the short answer first; the console, the full one with its sources.
+    console = resident.user.channel is ChannelName.CONSOLE
+    shown = entry.answer.uk if console else entry.short.uk
+    assert resident.text.startswith(shown)
+    assert "ЦНАП" in resident.text
     assert any("Так" in label for label in resident.labels)
     # The question is kept with the answer (for "not helpful" in ``faq unanswered``).
     assert await consultations(storage) == [
@@ -112,7 +119,7 @@ async def test_browse_section_then_entry_then_feedback(
     first_entry = kb.entries_in(first_section.id)[0]
     await resident.press(first_entry.title.uk)
     assert resident.last[0].title == first_entry.title.uk
-    await resident.press("Ні")
+    await resident.press("👎 Ні")
     assert "Дякуємо" in resident.text
     rows = await consultations(storage)
     assert rows == [(first_entry.id, 1, None, 0)]
@@ -248,7 +255,8 @@ async def test_another_question_after_the_shelter_button_is_answered_as_one(
     await resident.say("/start")
     await resident.press("Найближче укриття")
     await resident.say("як отримати довідку ВПО")
-    assert "Дія" in resident.text
+    assert resident.last[0].title == "Реєстрація ВПО і довідка переселенця"
+    assert "ЦНАП" in resident.text
     assert "адреси" not in resident.text
 
 
@@ -277,3 +285,125 @@ async def test_english_texts_for_the_shelter_search(resident: Resident) -> None:
     assert "could not find this address" in resident.text
     await resident.say("Тернівський район сховище")
     assert resident.last[0].title == "Shelters: Тернівський district"
+
+
+# --- answers built for a phone screen: short first, "More details", related topics -------------
+
+QUESTION_UK = Texts.load().get("uk", "consult_helpful_question")
+
+
+def labels_in_order(resident: Resident) -> list[str]:
+    return [button.label for button in resident.last[-1].all_buttons]
+
+
+def position(labels: list[str], part: str) -> int:
+    return next(index for index, label in enumerate(labels) if part in label)
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id", "action"),
+    [
+        ("де найближче укриття", "shelters", "Знайти найближче укриття"),
+        ("нема опалення", "heating", "Подати заявку"),
+    ],
+)
+async def test_the_first_answer_is_short_with_the_action_button_before_feedback(
+    resident: Resident, question: str, entry_id: str, action: str
+) -> None:
+    await resident.say(question)
+    entry = knowledge()[0].entry(entry_id)
+    [reply] = resident.last
+    assert reply.title == entry.title.uk
+    labels = labels_in_order(resident)
+    related = [knowledge()[0].entry(i).title.uk for i in entry.related[:MAX_RELATED]]
+    if resident.user.channel is ChannelName.CONSOLE:
+        # The console shows the full answer and its sources at once: nothing to press.
+        assert reply.text.startswith(entry.answer.uk)
+        assert "Джерела:" in reply.text
+        assert not any("Детальніше" in label for label in labels)
+        assert position(labels, action) < position(labels, "👍")
+        return
+    assert reply.text == f"{entry.short.uk}\n\n{QUESTION_UK}"
+    assert len(reply.text) <= SHORT_MAX_CHARS
+    assert "Джерела" not in reply.text
+    # The action first, then "More details", the related topics, 👍/👎, the menu row.
+    order = [action, "Детальніше", *related, "👍", "👎", "Усі теми"]
+    assert [position(labels, part) for part in order] == sorted(
+        position(labels, part) for part in order
+    )
+    assert position(labels, action) == 0
+
+
+async def test_more_details_gives_the_full_answer_and_sources_and_is_not_a_consultation(
+    resident: Resident, storage: SqliteStorage
+) -> None:
+    if resident.user.channel is ChannelName.CONSOLE:
+        pytest.skip("the console shows the full answer at once")
+    await resident.say("де найближче укриття")
+    entry = knowledge()[0].entry("shelters")
+    await resident.press("Детальніше")
+    [reply] = resident.last
+    assert reply.title == entry.title.uk
+    assert reply.text.startswith(entry.answer.uk)
+    assert "Джерела: ДСНС України (https://dsns.gov.ua)" in reply.text
+    labels = labels_in_order(resident)
+    assert position(labels, "Знайти найближче укриття") < position(labels, "👍")
+    assert not any("Детальніше" in label for label in labels)
+    # Pressing "More details" recorded nothing; its 👍 marks the one consultation.
+    assert await consultations(storage) == [("shelters", 1, "де найближче укриття", None)]
+    await resident.press("👍 Так")
+    assert "Дякуємо" in resident.text
+    assert await consultations(storage) == [("shelters", 1, "де найближче укриття", 1)]
+
+
+async def test_more_details_in_english(resident: Resident) -> None:
+    if resident.user.channel is ChannelName.CONSOLE:
+        pytest.skip("the console shows the full answer at once")
+    await resident.say("/start")
+    await resident.press("Мова")
+    await resident.press("English")
+    await resident.say("where is the nearest bomb shelter")
+    entry = knowledge()[0].entry("shelters")
+    assert resident.last[0].text.startswith(entry.short.en)
+    await resident.press("More details")
+    assert resident.last[0].text.startswith(entry.answer.en)
+    assert "Sources:" in resident.text
+
+
+async def test_related_buttons_carry_real_titles_and_open_those_topics(
+    resident: Resident, storage: SqliteStorage
+) -> None:
+    kb = knowledge()[0]
+    await resident.say("де найближче укриття")
+    entry = kb.entry("shelters")
+    related = [kb.entry(i) for i in entry.related[:MAX_RELATED]]
+    labels = labels_in_order(resident)
+    assert [label for label in labels if label.startswith("➡️ ")] == [
+        "➡️ " + topic.title.uk for topic in related
+    ]
+    await resident.press(related[1].title.uk)
+    assert resident.last[0].title == related[1].title.uk
+    assert [row[0] for row in await consultations(storage)] == ["shelters", related[1].id]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [build("faqd", "no_such_topic", 1), "v1:faqd:shelters:abc"],
+    ids=["unknown entry", "bad consultation id"],
+)
+async def test_a_stale_details_button_gets_a_clear_answer(
+    resident: Resident, storage: SqliteStorage, payload: str
+) -> None:
+    await resident.send(Incoming(resident.user, Kind.BUTTON, payload=payload))
+    assert "Цієї теми вже немає в довідці" in resident.text
+    assert any("Усі теми" in label for label in resident.labels)
+    assert await consultations(storage) == []
+
+
+def test_every_short_answer_fits_a_phone_screen_with_its_question() -> None:
+    texts = Texts.load()
+    for entry in knowledge()[0]:
+        for language in ("uk", "en"):
+            question = texts.get(language, "consult_helpful_question")
+            body = f"{entry.short.get(language)}\n\n{question}"
+            assert len(body) <= SHORT_MAX_CHARS, (entry.id, language, len(body))

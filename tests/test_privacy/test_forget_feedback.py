@@ -23,7 +23,7 @@ BOB_NEEDLES = ["коваля", "ковалю"]
 async def not_helpful(resident: Resident, question: str) -> None:
     await resident.say(question)
     assert resident.last[0].title is not None, resident.text
-    await resident.press("Ні")
+    await resident.press("👎 Ні")
 
 
 async def figures(storage: SqliteStorage) -> tuple[Any, ...]:
@@ -53,7 +53,7 @@ async def test_forget_erases_the_questions_kept_for_editors(
     alice_offer = alice.last[0].all_buttons[0].payload
     await alice.say("документи 097 333 44 55")
     await alice.press("Відновлення документів")
-    await alice.press("Ні")
+    await alice.press("👎 Ні")
     await not_helpful(bob, "як отримати довідку ВПО для Коваля")
     await bob.say("допомога Ковалю")
     assert "Можливо" in bob.text
