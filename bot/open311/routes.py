@@ -105,7 +105,11 @@ class Open311Routes:
 
     async def _form(self, request: web.Request) -> dict[str, str]:
         if request.content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}:
-            return _flat(await request.post())
+            try:
+                return _flat(await request.post())
+            except (ValueError, UnicodeDecodeError, AssertionError) as error:
+                # A multipart body without its boundary, a broken part: not a form.
+                raise Open311Error(400, "the body is not a valid form") from error
         if request.can_read_body and request.content_type not in {"", "application/octet-stream"}:
             raise Open311Error(
                 400, "send the parameters as application/x-www-form-urlencoded (or multipart)"

@@ -240,7 +240,9 @@ async def test_bad_input_gets_an_open311_error_and_files_nothing(
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-async def test_an_oversized_body_and_a_json_body_are_refused(world: ApiWorld, fmt: str) -> None:
+async def test_an_oversized_body_a_json_body_and_a_broken_form_are_refused(
+    world: ApiWorld, fmt: str
+) -> None:
     client = world.client()
     big = {"service_code": "water", "address_string": "x", "description": "y" * 70_000}
     answer = await client.post(f"/requests.{fmt}", big)
@@ -256,6 +258,10 @@ async def test_an_oversized_body_and_a_json_body_are_refused(world: ApiWorld, fm
         "x-www-form-urlencoded"
         in (answer.json if fmt == "json" else xml_as_json(answer.xml))[0]["description"]
     )
+    broken = await client.call(
+        "POST", f"/requests.{fmt}", body=b"--x\r\n", content_type="multipart/form-data"
+    )
+    assert broken.status == 400
 
 
 # --- reading requests ----------------------------------------------------------------------
