@@ -1,9 +1,10 @@
-"""``python -m bot api-key create NAME --scope read|write | list | revoke NAME``: the keys of
-the Open311 API.
+"""``python -m bot api-key create NAME --scope read|write | list | revoke NAME | audit``: the
+keys of the Open311 API and its audit log.
 
 ``create`` prints the new key once (only its SHA-256 is stored: it cannot be shown again) and
 then the line to give with it; ``list`` prints every key's name, scope, dates and state (never
-a key); ``revoke`` stops a key at once. Every error is one line on stderr and exit code 2.
+a key); ``revoke`` stops a key at once; ``audit [--limit N]`` prints the newest writes (who,
+when, what, the answer's status). Every error is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = ["USAGE", "run_api_key"]
 USAGE = (
     "usage: python -m bot api-key create NAME --scope read|write"
     " | python -m bot api-key list | python -m bot api-key revoke NAME"
+    " | python -m bot api-key audit [--limit N]"
 )
 
 
@@ -41,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("list", add_help=False)
     revoke = commands.add_parser("revoke", add_help=False)
     revoke.add_argument("name")
+    audit = commands.add_parser("audit", add_help=False)
+    audit.add_argument("--limit", type=int, default=50, choices=range(1, 10_001), metavar="N")
     return parser
 
 
@@ -54,6 +58,8 @@ async def _run(arguments: argparse.Namespace, settings: Settings) -> int:
                 key, text = await keys.create(session, arguments.name, ApiScope(arguments.scope))
             elif arguments.command == "revoke":
                 revoked = await keys.revoke(session, arguments.name)
+            elif arguments.command == "audit":
+                entries = await session.open311.audit_log(limit=arguments.limit)
             else:
                 listed = await keys.list(session)
     except InvalidKeyName:
@@ -80,6 +86,14 @@ async def _run(arguments: argparse.Namespace, settings: Settings) -> int:
             print(f"api-key failed: no active key named {arguments.name!r}", file=sys.stderr)
             return 2
         print(f"key {arguments.name!r} revoked")
+        return 0
+    if arguments.command == "audit":
+        for entry in entries:
+            at = entry.at.astimezone(clock.tz)
+            print(
+                f"{at:%Y-%m-%d %H:%M:%S}\t{entry.key_name}\t{entry.method} {entry.path}"
+                f"\t{entry.status}\t{entry.subject}"
+            )
         return 0
     for item in listed:
         state = (

@@ -410,7 +410,8 @@ def configure_logging(level: str, log_format: str = "text") -> None:
 MODES = ("console", "worker", "backup", "restore", "api-key")
 USAGE = (
     "usage: python -m bot [console [--staff] | worker | backup PATH | restore PATH"
-    " | api-key create NAME --scope read|write | api-key list | api-key revoke NAME]"
+    " | api-key create NAME --scope read|write | api-key list | api-key revoke NAME"
+    " | api-key audit]"
 )
 
 

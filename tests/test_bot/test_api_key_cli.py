@@ -32,6 +32,20 @@ def test_create_list_revoke(tmp_path: Path) -> None:
     assert "active" in listed.stdout
     assert key not in listed.stdout
 
+    assert run_bot(tmp_path, "api-key", "audit", **env).stdout == ""
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "INSERT INTO api_audit (key_name, at, method, path, status, subject) VALUES"
+            " ('fixmystreet', '2026-12-06T10:00:00.000000+00:00', 'POST',"
+            " '/open311/v2/requests.json', 200, 'created 1520-000001')"
+        )
+    audit = run_bot(tmp_path, "api-key", "audit", "--limit", "5", **env)
+    assert audit.returncode == 0
+    assert audit.stdout == (
+        "2026-12-06 12:00:00\tfixmystreet\tPOST /open311/v2/requests.json\t200"
+        "\tcreated 1520-000001\n"
+    )
+
     assert run_bot(tmp_path, "api-key", "revoke", "fixmystreet", **env).returncode == 0
     assert "revoked" in run_bot(tmp_path, "api-key", "list", **env).stdout
     again = run_bot(tmp_path, "api-key", "revoke", "fixmystreet", **env)
