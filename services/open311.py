@@ -8,7 +8,9 @@ through ``RequestService.change_status`` (exactly what an operator's button does
 resident told, the follow-up after "done") once per ``update_id``.
 
 Privacy (wartime): no response carries a resident's phone or name; locations (coordinates and
-address) of ``SENSITIVE_LOCATIONS`` categories are omitted; every text a person wrote is
+address) and photos of ``SENSITIVE_LOCATIONS`` categories are omitted (a photo of a damaged
+house shows where a strike hit as surely as its coordinates); a kept photo is served only when
+a request it belongs to may show it; every text a person wrote is
 HTML-escaped, as the cards are escaped for Telegram, and stripped of control characters.
 Views are plain ordered dicts of Open311 field names to str, float, bool or lists of them.
 """
@@ -192,10 +194,19 @@ class Open311Service:
             if request.latitude is not None and request.longitude is not None:
                 view["lat"] = request.latitude
                 view["long"] = request.longitude
-        media = _media_url(request.photos, base)
-        if media:
-            view["media_url"] = media
+        if request.category not in SENSITIVE_LOCATIONS:
+            media = _media_url(request.photos, base)
+            if media:
+                view["media_url"] = media
         return view
+
+    async def photo_allowed(self, session: StoreSession, ref: str) -> bool:
+        """Whether the kept photo ``ref`` belongs to a request whose photos the API shows."""
+        for request_id in await session.open311.requests_with_photo(ref):
+            request = await session.requests.get(request_id)
+            if request is not None and request.category not in SENSITIVE_LOCATIONS:
+                return True
+        return False
 
     # --- updates ---------------------------------------------------------------------------
 

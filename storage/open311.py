@@ -135,6 +135,10 @@ class Open311Store(Protocol):
         """Record a posted update; False when its ``update_id`` is known already."""
         ...
 
+    async def requests_with_photo(self, ref: str) -> list[int]:
+        """Ids of the requests that have the photo ``ref`` (a kept photo can be shared)."""
+        ...
+
     async def request_ids(self, query: RequestQuery) -> list[int]:
         """Ids of the requests matching ``query``, newest first, one page of them."""
         ...

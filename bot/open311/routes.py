@@ -239,6 +239,10 @@ class Open311Routes:
         name = request.match_info["name"]
         ref = MEDIA_PREFIX + name
         path = self.media.path_of(ref) if self.media is not None and is_media_ref(ref) else None
+        if path is not None:
+            async with self.storage.snapshot() as session:
+                allowed = await self.service.photo_allowed(session, ref)
+            path = path if allowed else None
         if path is None:
             raise Open311Error(404, "no such photo")
         extension = name.rsplit(".", 1)[-1]

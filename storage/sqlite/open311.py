@@ -143,6 +143,13 @@ class SqliteOpen311Store:
         )
         return cursor.rowcount == 1
 
+    async def requests_with_photo(self, ref: str) -> list[int]:
+        rows = await self._db.execute_fetchall(
+            "SELECT DISTINCT request_id FROM request_photos WHERE ref = ? ORDER BY request_id",
+            (ref,),
+        )
+        return [int(row["request_id"]) for row in rows]
+
     async def request_ids(self, query: RequestQuery) -> list[int]:
         where: list[str] = []
         params: list[Any] = []

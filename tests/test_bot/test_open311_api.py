@@ -397,6 +397,17 @@ async def test_a_kept_photo_is_linked_and_served(
             assert refused.status == 401
         missing = await api.client().get("/media/" + "0" * 64 + ".jpg")
         assert missing.status == 404
+        # A photo kept for something else (a relay message) is not served; a photo of damaged
+        # housing is neither linked nor served (it shows where a strike hit).
+        other = media.put(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+        unrelated = await api.client().get("/media/" + other.removeprefix(MEDIA_PREFIX))
+        assert unrelated.status == 404
+        damage = RequestDraft(Category.DAMAGED_HOUSING, "Вікна", address="x", photos=(other,))
+        damage_id = await file_in_bot(api, damage)
+        [hidden] = (await api.client().get(f"/requests/{format_number(damage_id)}.json")).json
+        assert "media_url" not in hidden
+        withheld = await api.client().get("/media/" + other.removeprefix(MEDIA_PREFIX))
+        assert withheld.status == 404
     finally:
         await api.stop()
 

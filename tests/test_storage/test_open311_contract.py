@@ -120,6 +120,17 @@ async def test_a_posted_update_is_remembered_once(store: Storage, clock: ManualC
     assert record.posted_update_id == "u-1"
 
 
+async def test_requests_with_a_photo(store: Storage, clock: ManualClock) -> None:
+    async with store.transaction() as session:
+        first = await add_request(session, clock, Category.WATER)
+        second = await add_request(session, clock, Category.WASTE)
+        await session.requests.add_photos(first, ["media:a.jpg", "file-id"])
+        await session.requests.add_photos(second, ["media:a.jpg"])
+        assert await session.open311.requests_with_photo("media:a.jpg") == [first, second]
+        assert await session.open311.requests_with_photo("file-id") == [first]
+        assert await session.open311.requests_with_photo("media:b.jpg") == []
+
+
 async def test_request_ids_filter_and_page(store: Storage, clock: ManualClock) -> None:
     async with store.transaction() as session:
         water = await add_request(session, clock, Category.WATER)
