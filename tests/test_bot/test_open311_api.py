@@ -30,7 +30,14 @@ from services.routing import load_routing
 from storage.media import FileMediaStore
 from storage.open311 import ApiScope
 from storage.sqlite import SqliteStorage
-from tests.test_bot.open311_harness import ApiWorld, as_strings, make_key, start_api, xml_as_json
+from tests.test_bot.open311_harness import (
+    PREFIX,
+    ApiWorld,
+    as_strings,
+    make_key,
+    start_api,
+    xml_as_json,
+)
 
 STAFF = UserRef(ChannelName.TELEGRAM, "-1001234567890")
 RESIDENT = UserRef(ChannelName.TELEGRAM, "5551")
@@ -389,10 +396,10 @@ async def test_a_kept_photo_is_linked_and_served(
         [one] = (await api.client().get(f"/requests/{format_number(request_id)}.json")).json
         name = ref.removeprefix(MEDIA_PREFIX)
         assert one["media_url"] == f"{api.base}/open311/v2/media/{name}"
-        async with api.http.get(one["media_url"], headers={"X-Api-Key": api.read_key}) as got:
-            assert got.status == 200
-            assert got.headers["Content-Type"] == "image/jpeg"
-            assert (await got.read()).startswith(b"\xff\xd8\xff")
+        got = await api.client(read=True).get(one["media_url"].removeprefix(api.base + PREFIX))
+        assert got.status == 200
+        assert got.headers["Content-Type"] == "image/jpeg"
+        assert got.body.startswith(b"\xff\xd8\xff")
         async with api.http.get(one["media_url"]) as refused:
             assert refused.status == 401
         missing = await api.client().get("/media/" + "0" * 64 + ".jpg")
