@@ -17,6 +17,12 @@ class ChannelName(StrEnum):
     OPEN311 = "open311"
 
 
+CHAT_CHANNELS: tuple[ChannelName, ...] = tuple(
+    channel for channel in ChannelName if channel is not ChannelName.OPEN311
+)
+"""The channels people chat in (updates come in, messages go out); the Open311 API is not one."""
+
+
 # A place inside a chat (a Telegram forum topic, say) is written ``<chat>/<thread>``: the one
 # address convention every layer shares; each adapter maps it to its platform's fields. Only
 # for chats that have threads (staff chats): a Viber user id may itself contain "/".
