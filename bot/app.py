@@ -26,7 +26,8 @@ from pydantic import ValidationError
 from pythonjsonlogger.json import JsonFormatter
 
 from bot.admin import run_admin
-from bot.compose import Core, build_core, build_ops, create_notifier, stats_labels
+from bot.api_keys import run_api_key
+from bot.compose import Core, build_api, build_core, build_ops, create_notifier, stats_labels
 from bot.console import CONSOLE_USER, ConsoleChannel, run_console
 from bot.console_staff import STAFF_CHAT, StaffConsole
 from bot.notifier import Notifier
@@ -62,12 +63,15 @@ async def run_console_mode(settings: Settings, *, staff: bool = False) -> None:
     terminal: cards and relay messages marked ``[staff]``, the operator typing ``staff ...``."""
     core = await build_core(settings, console_staff=staff)
     ops = build_ops(core)
+    api = build_api(core)
     notifier: Notifier | None = None
     try:
         await ops.start(settings.ops_host, settings.ops_port)
         console = ConsoleChannel(updated=core.texts.get("uk", "req_card_updated"))
         notifier = await start_notifier(core, {ChannelName.CONSOLE: console})
         ops.notifier = notifier
+        api.routes.wake = notifier.worker.notify
+        await api.start(settings.api_host, settings.api_port)
         staff_console = (
             console_staff(core, console, wake=notifier.worker.notify)
             if core.requests.staff_chat == STAFF_CHAT
@@ -78,6 +82,7 @@ async def run_console_mode(settings: Settings, *, staff: bool = False) -> None:
         await run_console(core.conversation.handle, console, staff=staff_console)
     finally:
         ops.begin_shutdown()
+        await api.stop()
         if notifier is not None:
             await notifier.close()
         await ops.stop()
@@ -105,6 +110,7 @@ async def run_worker_mode(settings: Settings) -> None:
     SIGINT (a second one exits at once)."""
     core = await build_core(settings)
     ops = build_ops(core)
+    api = build_api(core)
     notifier: Notifier | None = None
     stop = asyncio.Event()
     install_signal_handlers(stop)
@@ -112,6 +118,9 @@ async def run_worker_mode(settings: Settings) -> None:
         await ops.start(settings.ops_host, settings.ops_port)
         notifier = await start_notifier(core, {})
         ops.notifier = notifier
+        # The Open311 API may run here too (its writes go to the outbox this worker delivers).
+        api.routes.wake = notifier.worker.notify
+        await api.start(settings.api_host, settings.api_port)
         logger.info("delivery worker started")
         assert notifier.task is not None
         waiter = asyncio.create_task(stop.wait())
@@ -119,6 +128,7 @@ async def run_worker_mode(settings: Settings) -> None:
         waiter.cancel()
     finally:
         ops.begin_shutdown()
+        await api.stop()
         if notifier is not None:
             await notifier.close()
         await ops.stop()
@@ -168,6 +178,7 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
 
     core = await build_core(settings)
     ops = build_ops(core)
+    api = build_api(core)
     runner: web.AppRunner | None = None
     tasks: list[asyncio.Task[None]] = []
     start_polling: Callable[[], Coroutine[Any, Any, None]] | None = None
@@ -255,6 +266,9 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
         notifier = await start_notifier(core, channels)
         ops.notifier = notifier
         staff_stats.wake_worker = notifier.worker.notify
+        # The Open311 API (API_PORT): its cards and messages go through the same outbox.
+        api.routes.wake = notifier.worker.notify
+        await api.start(settings.api_host, settings.api_port)
         if app.router.routes():
             runner = web.AppRunner(app, access_log_class=RefusedRequestsLog, shutdown_timeout=grace)
             await runner.setup()
@@ -289,6 +303,7 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
                 await task
         if runner is not None:
             await runner.cleanup()
+        await api.stop()
         # 2. The replies of what was taken; 3. the worker's sends in flight.
         await replies.close(grace)
         if notifier is not None:
@@ -397,8 +412,12 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-MODES = ("console", "worker", "backup", "restore")
-USAGE = "usage: python -m bot [console [--staff] | worker | backup PATH | restore PATH]"
+MODES = ("console", "worker", "backup", "restore", "api-key")
+USAGE = (
+    "usage: python -m bot [console [--staff] | worker | backup PATH | restore PATH"
+    " | api-key create NAME --scope read|write | api-key list | api-key revoke NAME"
+    " | api-key audit]"
+)
 
 
 def settings_errors(error: ValidationError) -> list[str]:
@@ -429,6 +448,12 @@ def main(argv: Sequence[str]) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if mode in {"backup", "restore"}:
         return run_admin(mode, argv[1:], settings)
+    if mode == "api-key":
+        try:
+            return run_api_key(argv[1:], settings)
+        except (ConfigurationError, MigrationError) as error:
+            print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+            return 2
     staff = mode == "console" and "--staff" in argv[1:]
     if mode == "console" and any(arg != "--staff" for arg in argv[1:]):
         print(f"{USAGE}   (unknown option {argv[1:]!r})", file=sys.stderr)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from bot.console_staff import STAFF_CHAT as CONSOLE_STAFF_CHAT
 from bot.notifier import Notifier
+from bot.open311 import Open311Server
+from bot.open311.routes import Open311Routes
 from bot.ops import OpsServer, PrometheusMetrics
 from bot.settings import Settings
 from bot.viber.policy import ViberDeliveryPolicy, ViberProactive
@@ -52,6 +54,9 @@ from notifications.stats import Labels
 from notifications.worker import OutboxWorker, RetryPolicy
 from services.deadlines import DeadlineWatch
 from services.followups import FollowupService, FollowupSettings
+from services.open311 import Open311Service
+from services.open311_keys import ApiKeys
+from services.open311_limits import KeyRateLimiter
 from services.relay import RelayService
 from services.relay_forwarder import RelayForwarder
 from services.requests import RequestService
@@ -65,6 +70,7 @@ from storage.sqlite import open_storage
 __all__ = [
     "CONSOLE_STAFF_CHAT",
     "Core",
+    "build_api",
     "build_backup",
     "build_consult",
     "build_core",
@@ -286,6 +292,21 @@ def build_ops(core: Core) -> OpsServer:
     if core.health is None:
         raise ValueError("the ops listener needs a database it can probe")
     return OpsServer(core.metrics, storage=core.storage, database=core.health, clock=core.clock)
+
+
+def build_api(core: Core) -> Open311Server:
+    """The Open311 API over the core's request service, database and kept photos (started by
+    each mode on ``API_PORT``; nothing when it is empty)."""
+    settings = core.settings
+    routes = Open311Routes(
+        Open311Service(core.requests),
+        ApiKeys(core.clock),
+        core.storage,
+        KeyRateLimiter(settings.api_rate_limit),
+        media=core.media,
+        public_url=settings.api_public_url,
+    )
+    return Open311Server(routes, max_body=settings.api_max_body)
 
 
 # -- what the bot says first ---------------------------------------------------------------

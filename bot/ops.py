@@ -37,7 +37,7 @@ from prometheus_client import (
 )
 
 from domain.clock import Clock
-from domain.identity import ChannelName
+from domain.identity import CHAT_CHANNELS
 from storage.base import Storage
 from storage.errors import ConfigurationError, StorageBusy
 from storage.maintenance import DatabaseHealth
@@ -125,7 +125,7 @@ class PrometheusMetrics:
         )
         ProcessCollector(registry=r)
         # Every series that exists from the start: a rate() over a new label set needs its zero.
-        for channel in ChannelName:
+        for channel in CHAT_CHANNELS:
             for outcome in UPDATE_OUTCOMES:
                 self.updates.labels(channel.value, outcome)
             for outcome in DELIVERY_OUTCOMES:

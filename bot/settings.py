@@ -107,6 +107,14 @@ class Settings(BaseSettings):
     # Operations endpoints (/healthz, /readyz, /metrics) on a listener of their own; no port: off.
     ops_host: str = "127.0.0.1"
     ops_port: int | None = Field(default=8081, ge=1, le=65535)
+    # The Open311 GeoReport v2 API (paths under /open311/v2/) on a listener of its own; no
+    # port: off. API_RATE_LIMIT calls a minute per key; API_MAX_BODY bytes per POST;
+    # API_PUBLIC_URL (e.g. https://api.example.org) for the photo links it returns.
+    api_host: str = "127.0.0.1"
+    api_port: int | None = Field(default=None, ge=1, le=65535)
+    api_rate_limit: float = Field(default=120.0, gt=0)
+    api_max_body: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    api_public_url: str | None = None
     # Backups: a daily consistent copy at BACKUP_TIME into BACKUP_DIR (off when empty), keeping
     # the newest BACKUP_KEEP; delivered outbox bodies, update keys and finished conversation
     # state older than RETENTION_DAYS are removed (statistics are kept).
@@ -128,6 +136,8 @@ class Settings(BaseSettings):
         "shelters_csv",
         "routing_file",
         "ops_port",
+        "api_port",
+        "api_public_url",
         "backup_dir",
         "media_dir",
         mode="before",
@@ -220,7 +230,7 @@ class Settings(BaseSettings):
         parse_quiet_hours(value)
         return value
 
-    @field_validator("telegram_api_url", "viber_api_url", "webhook_base_url")
+    @field_validator("telegram_api_url", "viber_api_url", "webhook_base_url", "api_public_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value

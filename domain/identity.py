@@ -7,11 +7,20 @@ from enum import StrEnum
 
 
 class ChannelName(StrEnum):
-    """The messengers (and the terminal) a person can reach the bot through."""
+    """The messengers (and the terminal) a person can reach the bot through, and the Open311
+    API a back office or a partner app files requests through (nothing is ever sent to it: it
+    reads its requests and their updates back through the API)."""
 
     TELEGRAM = "telegram"
     VIBER = "viber"
     CONSOLE = "console"
+    OPEN311 = "open311"
+
+
+CHAT_CHANNELS: tuple[ChannelName, ...] = tuple(
+    channel for channel in ChannelName if channel is not ChannelName.OPEN311
+)
+"""The channels people chat in (updates come in, messages go out); the Open311 API is not one."""
 
 
 # A place inside a chat (a Telegram forum topic, say) is written ``<chat>/<thread>``: the one

@@ -179,12 +179,14 @@ class ActorKind(StrEnum):
     RESIDENT = "resident"
     OPERATOR = "operator"
     SYSTEM = "system"
+    BACK_OFFICE = "back_office"  # a back office through the Open311 API (id = the key's name)
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who did something to a request: a resident (id = resident id), an operator (id = their
-    Telegram user id) or the system (id = the job's name)."""
+    Telegram user id), the system (id = the job's name) or a back office through the Open311 API
+    (id = the name of its API key)."""
 
     kind: ActorKind
     id: str
@@ -201,6 +203,10 @@ class Actor:
     @classmethod
     def resident(cls, resident_id: int) -> Actor:
         return cls(ActorKind.RESIDENT, str(resident_id))
+
+    @classmethod
+    def back_office(cls, key_name: str) -> Actor:
+        return cls(ActorKind.BACK_OFFICE, key_name, key_name)
 
 
 class EventKind(StrEnum):

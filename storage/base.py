@@ -12,6 +12,7 @@ from domain.identity import UserRef
 from storage.card_copies import CardCopyStore
 from storage.consultations import ConsultationStore
 from storage.followups import EscalationStore, FollowupStore
+from storage.open311 import Open311Store
 from storage.outbox import OutboxStore
 from storage.privacy import PrivacyStore
 from storage.relay import RelayStore, StaffPromptStore
@@ -138,6 +139,9 @@ class StoreSession(Protocol):
 
     @property
     def retention(self) -> RetentionStore: ...
+
+    @property
+    def open311(self) -> Open311Store: ...
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once this transaction has committed, never when it rolls back (a

@@ -9,6 +9,7 @@ from storage.sqlite.card_copies import SqliteCardCopyStore
 from storage.sqlite.connection import Connection
 from storage.sqlite.consultations import SqliteConsultationStore
 from storage.sqlite.followups import SqliteEscalationStore, SqliteFollowupStore
+from storage.sqlite.open311 import SqliteOpen311Store
 from storage.sqlite.outbox import SqliteOutboxStore
 from storage.sqlite.privacy import SqlitePrivacyStore
 from storage.sqlite.relay import SqliteRelayStore, SqliteStaffPromptStore
@@ -38,6 +39,7 @@ class SqliteStoreSession:
         self.stats = SqliteStatsStore(db)
         self.privacy = SqlitePrivacyStore(db)
         self.retention = SqliteRetentionStore(db)
+        self.open311 = SqliteOpen311Store(db)
         self._after_commit: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:

@@ -76,7 +76,11 @@ def test_the_console_asked_for_by_name_still_runs_without_a_terminal(tmp_path: P
 def test_an_unknown_mode_prints_the_usage(tmp_path: Path) -> None:
     result = run_bot(tmp_path, "frobnicate")
     assert result.returncode == 2
-    usage = "usage: python -m bot [console [--staff] | worker | backup PATH | restore PATH]"
+    usage = (
+        "usage: python -m bot [console [--staff] | worker | backup PATH | restore PATH"
+        " | api-key create NAME --scope read|write | api-key list | api-key revoke NAME"
+        " | api-key audit]"
+    )
     assert usage in result.stderr
 
 
