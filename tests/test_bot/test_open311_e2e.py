@@ -221,12 +221,6 @@ async def test_a_request_filed_through_the_api_reaches_the_staff_chat_and_find(
     assert pending == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="every copy of a card is edited on each change by the service layer in the cards"
-    " work (another branch); until it is merged only a button press edits its own card."
-    " Remove this mark when that is merged.",
-)
 async def test_the_staff_card_is_edited_in_place_by_api_updates(
     worlds: tuple[StaffWorld, ApiWorld], clock: ManualClock
 ) -> None:
