@@ -4,7 +4,8 @@ before anything else, in every step of every flow, and the operators are told at
 The check is an interceptor (``Registry.intercept``) registered before every other feature, so
 it sees every text and photo caption, also in the middle of a request form, the operator relay
 or a follow-up, and never lets such a message reach the FAQ matcher. What the bot says comes from
-``faq/data/crisis.yaml``; how a crisis is recognised, from ``faq/data/crisis_signals.yaml``.
+``faq/data/crisis.yaml``; how a crisis is recognised, from ``faq/data/crisis_signals.yaml``
+(rules) and ``faq/data/crisis_examples.yaml`` (labelled examples; see ``faq/crisis.py``).
 """
 
 from __future__ import annotations

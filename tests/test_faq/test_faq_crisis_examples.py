@@ -1,0 +1,218 @@
+"""The second crisis signal (nearest labelled examples) and the round-4 rules.
+
+The held-out set is never read here: a test that had to pass on it would make it a tuning set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faq.crisis import (
+    DEFAULT_CRISIS_EXAMPLES,
+    RESEMBLANCE,
+    CrisisDetector,
+    CrisisExamples,
+    load_crisis,
+)
+from faq.errors import ContentError
+
+EVAL = Path(__file__).resolve().parents[2] / "faq" / "eval"
+DEV_SETS = ("crisis_dev.yaml", "crisis_dev2.yaml", "crisis_dev3.yaml", "crisis_dev4.yaml")
+
+
+def _rows(name: str) -> list[dict[str, str | None]]:
+    rows: list[dict[str, str | None]] = yaml.safe_load((EVAL / name).read_text(encoding="utf-8"))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def rules_only() -> CrisisDetector:
+    return load_crisis(examples=None)[1]
+
+
+@pytest.fixture(scope="module")
+def detector() -> CrisisDetector:
+    return load_crisis()[1]
+
+
+EXAMPLES = CrisisExamples(
+    {
+        "suicide": ["я всім тільки заважаю, краще б мене не було", "не бачу сенсу жити далі"],
+        "gas": ["в під'їзді сильно тхне газом", "на кухні смердить газом"],
+    },
+    ["де оплатити за газ", "коли дадуть газ у під'їзді", "як записатися до психолога"],
+)
+
+
+def test_a_message_like_an_example_is_that_crisis_and_says_which_example() -> None:
+    found = EXAMPLES.nearest("я всім тільки заважаю, краще б мене не було зовсім")
+    assert [r.category for r in found] == ["suicide"]
+    assert found[0].example == "я всім тільки заважаю, краще б мене не було"
+    assert found[0].score >= RESEMBLANCE
+    assert "resembles suicide example" in found[0].explain()
+
+
+def test_a_message_nearer_an_ordinary_question_is_not_a_crisis() -> None:
+    # It shares "газ" and "під'їзд" with the gas examples, but an ordinary question is nearer.
+    assert EXAMPLES.nearest("коли дадуть газ у під'їзді") == []
+
+
+def test_the_margin_over_the_ordinary_side_is_what_decides() -> None:
+    text = "сильно тхне газом коли дадуть"
+    strict = CrisisExamples(
+        {"gas": ["в під'їзді сильно тхне газом"]},
+        ["коли дадуть газ у під'їзді"],
+        margin=0.9,
+    )
+    loose = CrisisExamples(
+        {"gas": ["в під'їзді сильно тхне газом"]},
+        ["коли дадуть газ у під'їзді"],
+        margin=0.0,
+        resemblance=0.1,
+    )
+    assert strict.nearest(text) == []
+    assert [r.category for r in loose.nearest(text)] == ["gas"]
+
+
+def test_nothing_alike_and_nothing_at_all_raise_no_alarm() -> None:
+    assert EXAMPLES.nearest("рецепт борщу з пампушками") == []
+    assert EXAMPLES.nearest("") == []
+    assert EXAMPLES.nearest("?!") == []
+
+
+def test_the_detector_names_the_resembled_example_when_no_rule_fires() -> None:
+    detector = CrisisDetector([("fire", r"\bгорить\b")], examples=EXAMPLES)
+    found = detector.detect("я всім тільки заважаю, краще б мене не було зовсім")
+    assert found is not None
+    assert found.categories == ("suicide",)
+    assert found.rules[0].startswith("resembles suicide example")
+
+
+def test_a_phrase_the_rules_ignore_keeps_the_examples_out() -> None:
+    # "вбиваю час" is an idiom the rules blank out; what is left must not be compared at all.
+    text = "вбиваю час, я всім тільки заважаю, краще б мене не було"
+    plain = CrisisDetector([("fire", r"\bгорить\b")], examples=EXAMPLES)
+    careful = CrisisDetector(
+        [("fire", r"\bгорить\b")], ignore=[r"\bвбива\w* час\b"], examples=EXAMPLES
+    )
+    assert plain.detect(text) is not None
+    assert careful.detect(text) is None
+
+
+def test_the_examples_file_is_the_development_sets() -> None:
+    """Every message of the development sets is an example (crises under their category,
+    controls as ordinary), and nothing else is: the held-out set stays out."""
+    shipped = yaml.safe_load(DEFAULT_CRISIS_EXAMPLES.read_text(encoding="utf-8"))
+    expected: dict[str, list[str]] = {}
+    ordinary: list[str] = []
+    for name in DEV_SETS:
+        for row in _rows(name):
+            text, expect = str(row["text"]), row["expect"]
+            if expect is None:
+                ordinary.append(text)
+            elif expect != "crisis":
+                expected.setdefault(expect, []).append(text)
+    assert {k: sorted(v) for k, v in shipped["categories"].items()} == {
+        k: sorted(v) for k, v in expected.items()
+    }
+    assert sorted(shipped["ordinary"]) == sorted(ordinary)
+
+
+def test_an_unknown_category_in_the_examples_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "examples.yaml"
+    bad.write_text("categories:\n  flood: [вода в квартирі]\nordinary: []\n", encoding="utf-8")
+    with pytest.raises(ContentError) as caught:
+        load_crisis(examples=bad, ordinary=[])
+    assert "flood" in str(caught.value)
+    assert "category not in crisis.yaml" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", DEV_SETS)
+def test_every_development_set_is_recognised_without_alarms(
+    detector: CrisisDetector, name: str
+) -> None:
+    rows = _rows(name)
+    missed = [
+        r["text"]
+        for r in rows
+        if r["expect"] is not None
+        and (
+            (found := detector.detect(str(r["text"]))) is None
+            or r["expect"] not in found.categories
+        )
+    ]
+    alarms = [r["text"] for r in rows if r["expect"] is None and detector.detect(str(r["text"]))]
+    assert missed == []
+    assert alarms == []
+
+
+def test_the_rules_alone_recognise_round_four(rules_only: CrisisDetector) -> None:
+    """The round-4 rules, without the examples (which would find every set message by itself).
+    One message is left to the examples: nothing in it names a danger a rule could look for."""
+    left_to_examples = {"тиждень не сплю, думаю тільки про те як це зробити"}
+    missed = {
+        str(r["text"])
+        for r in _rows("crisis_dev4.yaml")
+        if r["expect"] is not None
+        and (
+            (found := rules_only.detect(str(r["text"]))) is None
+            or r["expect"] not in found.categories
+        )
+    }
+    assert missed == left_to_examples
+
+
+# Wordings written for these tests, in none of the sets: the round-4 rules name states,
+# intentions and who does what to whom, so they should carry over to new sentences.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("без мене їм усім буде тільки краще", "suicide"),
+        ("краще б мене взагалі не було на світі", "suicide"),
+        ("я для всіх тільки тягар і мішаю", "suicide"),
+        ("навіщо мені жити далі", "suicide"),
+        ("тримаю в руках лезо і плачу", "suicide"),
+        ("I've been cutting myself for weeks", "suicide"),
+        ("what is the most painless way to die", "suicide"),
+        ("чоловік учора знову бив мене при дітях", "domestic_violence"),
+        ("боюсь свого чоловіка, він п'яний", "domestic_violence"),
+        ("батько замикає нас з мамою в кімнаті", "domestic_violence"),
+        ("муж опять поднял на меня руку", "domestic_violence"),
+        ("у сусідів за стіною чути удари і плач", "domestic_violence"),
+        ("кто-то залез в квартиру к бабушке, дверь открыта", "crime"),
+        ("незнакомец пытается открыть дверь моей квартиры", "crime"),
+        ("щойно вкрали велосипед з-під під'їзду", "crime"),
+        ("бабуся впала на кухні і не може встати", "medical"),
+        ("дитина вдавилася цукеркою", "medical"),
+        ("в коридорі газом тягне", "gas"),
+        ("розетка іскрить і димиться", "fire"),
+        ("донька мала повернутися о п'ятій, вже дев'ята, телефон поза зоною", "missing_child"),
+    ],
+)
+def test_new_wordings_are_recognised_by_the_rules(
+    rules_only: CrisisDetector, text: str, expected: str
+) -> None:
+    found = rules_only.detect(text)
+    assert found is not None, text
+    assert expected in found.categories
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "набридло жити без світла, коли буде графік",
+        "сусіди палять листя, дим іде до нас у вікна",
+        "загубили свідоцтво на дитину, як відновити",
+        "how do I get a police report after a burglary last month",
+        "не бачу сенсу продовжувати навчання на курсах",
+        "майстер мав прийти о десятій, досі нема",
+        "дитина піднімає руку на уроці і її не питають",
+        "the queue is not moving at all",
+        "хочу роздати дитячі речі переселенцям",
+    ],
+)
+def test_round_four_look_alikes_raise_no_alarm(detector: CrisisDetector, text: str) -> None:
+    assert detector.detect(text) is None
