@@ -32,7 +32,13 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from storage.errors import ConfigurationError, MigrationError, StorageBusy, StorageError
+from storage.errors import (
+    ConfigurationError,
+    DatabaseUnreachable,
+    MigrationError,
+    StorageBusy,
+    StorageError,
+)
 from storage.postgres.connection import Connection
 from storage.postgres.session import PostgresStoreSession
 from storage.postgres.text import register_nul_free_text
@@ -107,8 +113,8 @@ class PostgresStorage:
         busy_timeout_ms: int = 5000,
         connect_timeout: float = 10.0,
     ) -> PostgresStorage:
-        """Connect (failing with one clear :class:`StorageError` when the server cannot be
-        reached) and apply the migrations not applied yet."""
+        """Connect (failing with one clear :class:`DatabaseUnreachable` when the server cannot
+        be reached) and apply the migrations not applied yet."""
         if pool_size < 1:
             raise ConfigurationError("DATABASE_POOL_SIZE must be at least 1")
         try:
@@ -123,6 +129,18 @@ class PostgresStorage:
             await connection.execute("SET TIME ZONE 'UTC'")
             await connection.execute(f"SET lock_timeout = {timeout}")
 
+        # One plain connection first: an unreachable server or a refused login is reported
+        # with libpq's own reason (the pool would only say that it timed out).
+        try:
+            probe = await psycopg.AsyncConnection.connect(
+                url, connect_timeout=max(int(connect_timeout), 1)
+            )
+        except psycopg.OperationalError as error:
+            reason = " ".join(str(error).split())
+            raise DatabaseUnreachable(
+                f"cannot connect to PostgreSQL at {where}: {reason}"
+            ) from error
+        await probe.close()
         pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             url,
             min_size=1,
@@ -138,7 +156,9 @@ class PostgresStorage:
             await pool.open(wait=True, timeout=connect_timeout)
         except (PoolTimeout, psycopg.OperationalError) as error:
             await pool.close()
-            raise StorageError(f"cannot connect to PostgreSQL at {where}: {error}") from error
+            raise DatabaseUnreachable(
+                f"cannot connect to PostgreSQL at {where}: {error}"
+            ) from error
         storage = cls(pool, where=where)
         try:
             await storage.migrate()
