@@ -75,8 +75,9 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"  # noqa: S104 - a webhook server must listen beyond loopback
 
     database_url: str = DEFAULT_DATABASE_URL
-    # PostgreSQL only: connections the process keeps open at most (transactions, snapshots).
-    database_pool_size: int = Field(default=5, ge=1, le=100)
+    # PostgreSQL only: connections the process keeps open at most; at least 2, so a long
+    # read-only snapshot never keeps a transaction waiting for a connection.
+    database_pool_size: int = Field(default=5, ge=2, le=100)
     # Photos the bot keeps itself (a Viber picture's URL expires): MEDIA_DIR (empty: media/
     # beside the SQLite file), at most MEDIA_MAX_BYTES each; JPEG, PNG, WebP or GIF only.
     media_dir: Path | None = None

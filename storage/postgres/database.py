@@ -115,8 +115,9 @@ class PostgresStorage:
     ) -> PostgresStorage:
         """Connect (failing with one clear :class:`DatabaseUnreachable` when the server cannot
         be reached) and apply the migrations not applied yet."""
-        if pool_size < 1:
-            raise ConfigurationError("DATABASE_POOL_SIZE must be at least 1")
+        if pool_size < 2:
+            # A snapshot holds one connection while a transaction may need another.
+            raise ConfigurationError("DATABASE_POOL_SIZE must be at least 2")
         try:
             conninfo_to_dict(url)
         except psycopg.ProgrammingError as error:

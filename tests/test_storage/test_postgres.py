@@ -55,7 +55,7 @@ async def test_times_booleans_and_identities_have_their_own_types() -> None:
 async def test_instances_starting_at_once_migrate_once() -> None:
     async with fresh_schema() as url:
         first, second, third = await asyncio.gather(
-            *(PostgresStorage.open(url, pool_size=1) for _ in range(3))
+            *(PostgresStorage.open(url, pool_size=2) for _ in range(3))
         )
         try:
             assert await first.schema_version() == known_schema_version()
