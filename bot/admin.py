@@ -32,6 +32,7 @@ from storage.maintenance import BackupError, BackupResult
 from storage.sqlite.backup import checkpoint_wal, copy_database
 from storage.sqlite.database import TRUNCATE_BUSY_TIMEOUT_MS, known_schema_version
 from storage.sqlite.instance import InstanceLock, database_file
+from storage.url import is_postgres_url
 
 __all__ = ["AdminError", "backup", "restore", "run_admin"]
 
@@ -48,6 +49,11 @@ def _database(settings: Settings, base: Path | None) -> Path:
         path = database_file(settings.database_url, base=base)
     except ConfigurationError as error:
         raise AdminError(f"DATABASE_URL: {error}") from error
+    if path is None and is_postgres_url(settings.database_url):
+        raise AdminError(
+            "DATABASE_URL is PostgreSQL: back it up with pg_dump and restore with pg_restore"
+            " (README, PostgreSQL); backup and restore here work on SQLite files"
+        )
     if path is None:
         raise AdminError(
             "DATABASE_URL names no database file (backup and restore work on SQLite files:"

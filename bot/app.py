@@ -41,7 +41,7 @@ from domain.messages import Incoming, Kind, Reply
 from faq.errors import ContentError
 from notifications.replies import ReplySender
 from services.routing import RoutingError
-from storage.errors import ConfigurationError, MigrationError
+from storage.errors import ConfigurationError, DatabaseUnreachable, MigrationError
 from storage.media import default_media_dir
 
 if TYPE_CHECKING:
@@ -460,8 +460,14 @@ def main(argv: Sequence[str]) -> int:
         return 2
     try:
         return run_mode(mode, settings, staff=staff)
-    except (ConfigurationError, MigrationError, RoutingError, ContentError) as error:
-        # A file or database the settings name is wrong: one line, not a traceback.
+    except (
+        ConfigurationError,
+        DatabaseUnreachable,
+        MigrationError,
+        RoutingError,
+        ContentError,
+    ) as error:
+        # A file or database the settings name is wrong or away: one line, not a traceback.
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,8 +65,10 @@ from services.routing import load_routing
 from storage.base import Resident, Storage
 from storage.maintenance import DatabaseHealth, DatabaseMaintenance
 from storage.media import FileMediaStore, default_media_dir
+from storage.open import maintenance_of, open_storage
 from storage.relay import RelaySession
-from storage.sqlite import open_storage
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CONSOLE_STAFF_CHAT",
@@ -244,7 +247,9 @@ async def build_core(
     )
     console_desk = requests.staff_chat == CONSOLE_STAFF_CHAT
     followups = build_followups(settings, requests)
-    storage = await open_storage(settings.database_url, base=base)
+    storage = await open_storage(
+        settings.database_url, base=base, pool_size=settings.database_pool_size
+    )
     # The operator relay: a conversation needs a staff chat to go to (Telegram's desk is given
     # to the forwarder when the bot starts; until then messages wait as pending).
     relay = RelayForwarder(
@@ -282,7 +287,7 @@ async def build_core(
         relay=relay,
         metrics=metrics,
         health=storage,
-        maintenance=storage,
+        maintenance=maintenance_of(storage),
         media=build_media(settings, base=base),
     )
 
@@ -329,7 +334,13 @@ def build_backup(
     settings: Settings, database: DatabaseMaintenance | None, clock: Clock
 ) -> BackupJob | None:
     """The daily backup when ``BACKUP_DIR`` is set and the database can be backed up live."""
-    if settings.backup_dir is None or database is None:
+    if settings.backup_dir is None:
+        return None
+    if database is None:
+        logger.warning(
+            "BACKUP_DIR is set, but this database is not a SQLite file: the bot makes no"
+            " backups of it; back PostgreSQL up with pg_dump (README, PostgreSQL)"
+        )
         return None
     plan = BackupPlan(settings.backup_dir, at=settings.backup_time, keep=settings.backup_keep)
     return BackupJob(database, clock, plan)

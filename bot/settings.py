@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from storage.errors import ConfigurationError
-from storage.url import DEFAULT_DATABASE_URL, sqlite_path
+from storage.url import DEFAULT_DATABASE_URL, is_postgres_url, sqlite_path
 
 TELEGRAM_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 
@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"  # noqa: S104 - a webhook server must listen beyond loopback
 
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL only: connections the process keeps open at most; at least 2, so a long
+    # read-only snapshot never keeps a transaction waiting for a connection.
+    database_pool_size: int = Field(default=5, ge=2, le=100)
     # Photos the bot keeps itself (a Viber picture's URL expires): MEDIA_DIR (empty: media/
     # beside the SQLite file), at most MEDIA_MAX_BYTES each; JPEG, PNG, WebP or GIF only.
     media_dir: Path | None = None
@@ -158,8 +161,8 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        if value.startswith(("postgresql:", "postgres:")):
-            return value  # the storage says whether this build has that backend
+        if is_postgres_url(value):
+            return value  # libpq reads the rest; a bad one fails with one line when opened
         try:
             sqlite_path(value)
         except ConfigurationError as error:

@@ -8,7 +8,7 @@ import asyncio
 import os
 
 from faq.cli import FeedbackRows
-from storage.sqlite import open_storage
+from storage.open import open_storage
 from storage.url import DEFAULT_DATABASE_URL
 
 ROWS_FETCHED = 500  # the report ranks and cuts; fetch enough to rank them well

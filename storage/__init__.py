@@ -1,5 +1,6 @@
 """Persistence behind small interfaces; SQLite by default (WAL, numbered migrations; inline
-writes, threaded long reads: see ``storage.sqlite.connection``)."""
+writes, threaded long reads: see ``storage.sqlite.connection``), PostgreSQL when
+``DATABASE_URL`` names one (``storage.postgres``); ``storage.open`` picks by the URL."""
 
 from storage.base import (
     ConversationState,
@@ -10,7 +11,13 @@ from storage.base import (
     StoreSession,
     UpdateStore,
 )
-from storage.errors import ConfigurationError, MigrationError, StorageBusy, StorageError
+from storage.errors import (
+    ConfigurationError,
+    DatabaseUnreachable,
+    MigrationError,
+    StorageBusy,
+    StorageError,
+)
 from storage.url import DEFAULT_DATABASE_URL, sqlite_path
 
 __all__ = [
@@ -18,6 +25,7 @@ __all__ = [
     "ConfigurationError",
     "ConversationState",
     "ConversationStore",
+    "DatabaseUnreachable",
     "MigrationError",
     "Resident",
     "ResidentStore",

@@ -13,5 +13,9 @@ class MigrationError(StorageError):
     """A schema migration could not be applied."""
 
 
+class DatabaseUnreachable(StorageError):
+    """The database server named by ``DATABASE_URL`` could not be connected to."""
+
+
 class ConfigurationError(StorageError):
     """``DATABASE_URL`` or another storage setting is not understood."""

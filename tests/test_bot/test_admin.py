@@ -103,7 +103,7 @@ async def test_backup_while_the_bot_has_the_database_open(
         (
             "postgresql://u@127.0.0.1:5432/test",
             "{tmp}/c.sqlite3",
-            "DATABASE_URL names no database file",
+            "DATABASE_URL is PostgreSQL: back it up with pg_dump",
         ),
         ("{db}", "{db}", "{db_file} is the database itself"),
     ],

@@ -19,6 +19,7 @@ from faq.shelters import SAMPLE_SHELTERS_CSV, load_shelters
 from handlers.consult import MAX_RELATED, ConsultFeature, ShelterSource
 from handlers.conversation import Conversation
 from handlers.menu import MenuFeature
+from storage.postgres import PostgresStorage
 from storage.sqlite import SqliteStorage
 
 
@@ -40,7 +41,7 @@ def make_feature() -> ConsultFeature:
 
 @pytest.fixture(params=[ChannelName.TELEGRAM, ChannelName.VIBER, ChannelName.CONSOLE])
 def resident(
-    request: pytest.FixtureRequest, storage: SqliteStorage, clock: ManualClock
+    request: pytest.FixtureRequest, storage: SqliteStorage | PostgresStorage, clock: ManualClock
 ) -> Resident:
     feature = make_feature()
     conversation = Conversation(
@@ -56,17 +57,23 @@ def resident(
 Row = tuple[str | None, int, str | None, int | None]
 
 
-async def consultations(storage: SqliteStorage) -> list[Row]:
+async def consultations(storage: SqliteStorage | PostgresStorage) -> list[Row]:
+    sql = "SELECT topic, matched, question, helpful FROM consultations ORDER BY id"
+    if isinstance(storage, PostgresStorage):
+        async with storage.snapshot() as view:
+            found = await view.db.execute(sql)
+            rows = await found.fetchall()
+        # Booleans come back as bool, which compares equal to SQLite's 1 and 0.
+        return [(row["topic"], row["matched"], row["question"], row["helpful"]) for row in rows]
     async with storage.transaction() as session:
         db = session.consultations._db
-        async with db.execute(
-            "SELECT topic, matched, question, helpful FROM consultations ORDER BY id"
-        ) as cursor:
+        async with db.execute(sql) as cursor:
             return [(row[0], row[1], row[2], row[3]) for row in await cursor.fetchall()]
 
 
+@pytest.mark.both_backends  # the consultations table on PostgreSQL too
 async def test_a_question_in_ukrainian_gets_the_answer_and_is_counted(
-    resident: Resident, storage: SqliteStorage
+    resident: Resident, storage: SqliteStorage | PostgresStorage
 ) -> None:
     await resident.say("як отримати довідку ВПО")
     assert resident.last[0].title is not None
@@ -91,7 +98,7 @@ async def test_russian_with_a_typo_is_understood(resident: Resident) -> None:
 
 
 async def test_out_of_scope_is_not_answered_with_confidence(
-    resident: Resident, storage: SqliteStorage
+    resident: Resident, storage: SqliteStorage | PostgresStorage
 ) -> None:
     await resident.say("яка погода завтра")
     assert "не знайшов" in resident.text
@@ -101,15 +108,16 @@ async def test_out_of_scope_is_not_answered_with_confidence(
 
 
 async def test_greeting_is_small_talk_not_an_unanswered_question(
-    resident: Resident, storage: SqliteStorage
+    resident: Resident, storage: SqliteStorage | PostgresStorage
 ) -> None:
     await resident.say("Привіт!")
     assert "Вітаю" in resident.text
     assert await consultations(storage) == []
 
 
+@pytest.mark.both_backends  # the consultations table on PostgreSQL too
 async def test_browse_section_then_entry_then_feedback(
-    resident: Resident, storage: SqliteStorage
+    resident: Resident, storage: SqliteStorage | PostgresStorage
 ) -> None:
     await resident.say("/start")
     await resident.press("Консультація")
@@ -125,8 +133,9 @@ async def test_browse_section_then_entry_then_feedback(
     assert rows == [(first_entry.id, 1, None, 0)]
 
 
+@pytest.mark.both_backends  # the consultations table on PostgreSQL too
 async def test_feedback_on_someone_elses_consultation_changes_nothing(
-    resident: Resident, storage: SqliteStorage, clock: ManualClock
+    resident: Resident, storage: SqliteStorage | PostgresStorage, clock: ManualClock
 ) -> None:
     await resident.say("як отримати довідку ВПО")
     other = Resident(resident.conversation, UserRef(resident.user.channel, "999"))
@@ -163,8 +172,9 @@ async def test_english_resident_gets_english_answers(resident: Resident) -> None
     assert "Was this answer helpful?" in resident.text
 
 
+@pytest.mark.both_backends  # the consultations table on PostgreSQL too
 async def test_a_lone_surrogate_is_stored_replaced_not_a_technical_error(
-    resident: Resident, storage: SqliteStorage
+    resident: Resident, storage: SqliteStorage | PostgresStorage
 ) -> None:
     await resident.say("\ud83d ззззз кккк щщщ")
     assert "технічна помилка" not in resident.text
@@ -183,7 +193,7 @@ def shares_location(resident: Resident) -> bool:
 
 
 async def test_an_address_typed_after_the_shelter_button_lists_that_street_nearest_first(
-    resident: Resident, storage: SqliteStorage
+    resident: Resident, storage: SqliteStorage | PostgresStorage
 ) -> None:
     await resident.say("/start")
     await resident.press("Найближче укриття")
@@ -228,7 +238,7 @@ async def test_an_address_after_the_shelter_answer_is_searched(resident: Residen
     "text", ["вул. Мелешкіна 10", "де укриття на Соборності", "укриття на вулиці Мелешкіна"]
 )
 async def test_an_unknown_address_is_told_how_to_send_a_location(
-    resident: Resident, storage: SqliteStorage, text: str
+    resident: Resident, storage: SqliteStorage | PostgresStorage, text: str
 ) -> None:
     await resident.say(text)
     assert "Не знайшов(-ла) цієї адреси" in resident.text
@@ -261,7 +271,7 @@ async def test_another_question_after_the_shelter_button_is_answered_as_one(
 
 
 async def test_a_location_far_outside_the_city_is_told_so_with_national_sources(
-    resident: Resident, storage: SqliteStorage
+    resident: Resident, storage: SqliteStorage | PostgresStorage
 ) -> None:
     await resident.say("/start")
     await resident.press("Найближче укриття")

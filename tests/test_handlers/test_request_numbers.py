@@ -12,6 +12,9 @@ from storage.base import ConversationState
 from storage.sqlite import SqliteStorage
 from tests.test_handlers.requests_helpers import file_water_request, make_conversation
 
+# Run on SQLite and on PostgreSQL: the storage fixture is parametrized (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.mark.parametrize(
     ("text", "anywhere", "whole"),

@@ -16,6 +16,9 @@ from storage.sqlite import SqliteStorage
 from tests.test_handlers.requests_helpers import file_water_request, make_conversation
 from tests.test_services.helpers import STAFF, make_service
 
+# Run on SQLite and on PostgreSQL: the storage fixture is parametrized (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 OPERATOR = Actor.operator(42, "Олена")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import yaml
 
 from domain.clock import ManualClock
@@ -13,7 +14,7 @@ from notifications.scheduler import NotificationJobs
 from services.deadlines import DeadlineWatch
 from services.requests import RequestService
 from services.routing import DEFAULT_ROUTING_FILE, Routing, parse_routing
-from storage.sqlite import SqliteStorage
+from storage.base import Storage
 from tests.test_notifications.helpers import (
     ALICE,
     STAFF,
@@ -23,6 +24,9 @@ from tests.test_notifications.helpers import (
     set_status,
     texts,
 )
+
+# Run on SQLite and on PostgreSQL: the storage fixture is parametrized (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
 
 EXECUTOR_CHAT = UserRef(ChannelName.TELEGRAM, "-100900")
 
@@ -34,12 +38,12 @@ def routing_with_executor_chats() -> Routing:
     return parse_routing(yaml.safe_dump(data, allow_unicode=True))
 
 
-def jobs(storage: SqliteStorage, clock: ManualClock, routing: Routing) -> NotificationJobs:
+def jobs(storage: Storage, clock: ManualClock, routing: Routing) -> NotificationJobs:
     watch = DeadlineWatch(routing, texts(), clock, staff_chat=STAFF)
     return NotificationJobs(storage, deadlines=watch)
 
 
-async def escalations(storage: SqliteStorage) -> list[tuple[str, str, bool]]:
+async def escalations(storage: Storage) -> list[tuple[str, str, bool]]:
     return [
         (m.idempotency_key.split(":")[2], m.chat.user_id, m.urgent)
         for m in await messages(storage)
@@ -48,7 +52,7 @@ async def escalations(storage: SqliteStorage) -> list[tuple[str, str, bool]]:
 
 
 async def test_each_missed_deadline_is_escalated_once_to_staff_and_the_executor(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     routing = routing_with_executor_chats()
     service = RequestService(routing, texts(), clock, STAFF)
@@ -88,7 +92,7 @@ async def test_each_missed_deadline_is_escalated_once_to_staff_and_the_executor(
 
 
 async def test_a_reopened_request_is_escalated_again_for_its_new_deadline_but_not_when_done(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     routing = routing_with_executor_chats()
     service = RequestService(routing, texts(), clock, None)

@@ -21,9 +21,9 @@ from notifications.scheduler import NotificationJobs
 from notifications.worker import OutboxWorker
 from services.followups import ACTION_ANSWER, FollowupService, FollowupSettings
 from services.requests import RequestService
+from storage.base import Storage
 from storage.followups import FollowupOutcome, FollowupStatus
 from storage.outbox import OutboxMessage, OutboxStatus
-from storage.sqlite import SqliteStorage
 from tests.test_notifications.helpers import (
     ALICE,
     BOB,
@@ -36,6 +36,9 @@ from tests.test_notifications.helpers import (
     texts,
 )
 
+# Run on SQLite and on PostgreSQL: the storage fixture is parametrized (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 DELAY = timedelta(minutes=5)
 SETTINGS = FollowupSettings(
     delay=DELAY,
@@ -47,7 +50,7 @@ SETTINGS = FollowupSettings(
 
 @dataclass
 class World:
-    storage: SqliteStorage
+    storage: Storage
     clock: ManualClock
     requests: RequestService
     followups: FollowupService
@@ -89,7 +92,7 @@ class World:
 
 
 @pytest.fixture
-def world(storage: SqliteStorage, clock: ManualClock) -> World:
+def world(storage: Storage, clock: ManualClock) -> World:
     requests = make_requests(clock)
     followups = FollowupService(requests, texts(), clock, staff_chat=STAFF, settings=SETTINGS)
     conversation = Conversation(

@@ -38,6 +38,9 @@ from tests.test_notifications.helpers import (
     texts,
 )
 
+# Run on SQLite and on PostgreSQL: the storage fixture is parametrized (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 KYIV = ZoneInfo("Europe/Kyiv")
 YESTERDAY = date(2026, 11, 24)
 

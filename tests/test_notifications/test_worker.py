@@ -23,16 +23,19 @@ from notifications.worker import (
     backoff_delay,
 )
 from services.outbox import enqueue
+from storage.base import Storage
 from storage.outbox import OutboxStatus
-from storage.sqlite import SqliteStorage
 from tests.test_notifications.helpers import ALICE, BOB, STAFF, ScriptedChannel, messages, resident
+
+# Run on SQLite and on PostgreSQL: the storage fixture is parametrized (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
 
 KYIV = ZoneInfo("Europe/Kyiv")
 VIBER_USER = UserRef(ChannelName.VIBER, "viber-1")
 
 
 async def queue(
-    storage: SqliteStorage,
+    storage: Storage,
     clock: ManualClock,
     chat: UserRef,
     key: str,
@@ -55,7 +58,7 @@ async def queue(
 
 
 def worker(
-    storage: SqliteStorage,
+    storage: Storage,
     clock: ManualClock,
     channel: ScriptedChannel,
     **options: object,
@@ -66,7 +69,7 @@ def worker(
 
 
 async def test_every_message_goes_once_and_in_order_per_chat(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     channel = ScriptedChannel()
     for index in range(6):
@@ -80,7 +83,7 @@ async def test_every_message_goes_once_and_in_order_per_chat(
 
 
 async def test_a_temporary_failure_is_retried_with_backoff_and_holds_the_chat_back(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     channel = ScriptedChannel()
     channel.fail(ALICE, TemporaryFailure("502"))
@@ -101,7 +104,7 @@ async def test_a_temporary_failure_is_retried_with_backoff_and_holds_the_chat_ba
 
 
 async def test_bounded_attempts_end_in_a_dead_letter_that_staff_can_retry(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     channel = ScriptedChannel()
     channel.fail(ALICE, *(TemporaryFailure("timeout") for _ in range(3)))
@@ -120,9 +123,7 @@ async def test_bounded_attempts_end_in_a_dead_letter_that_staff_can_retry(
     assert channel.texts(ALICE) == ["lost?"]
 
 
-async def test_a_permanent_failure_is_dead_at_once(
-    storage: SqliteStorage, clock: ManualClock
-) -> None:
+async def test_a_permanent_failure_is_dead_at_once(storage: Storage, clock: ManualClock) -> None:
     channel = ScriptedChannel()
     channel.fail(ALICE, PermanentFailure("chat not found"))
     await queue(storage, clock, ALICE, "x")
@@ -132,7 +133,7 @@ async def test_a_permanent_failure_is_dead_at_once(
 
 
 async def test_429_pauses_and_reschedules_without_counting_an_attempt(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     channel = ScriptedChannel()
     channel.fail(ALICE, *(RetryAfter(3) for _ in range(10)))
@@ -148,7 +149,7 @@ async def test_429_pauses_and_reschedules_without_counting_an_attempt(
 
 
 async def test_a_blocked_resident_is_marked_their_queue_cancelled_and_nothing_more_queued(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     alice = await resident(storage, ALICE, clock)
     channel = ScriptedChannel()
@@ -175,7 +176,7 @@ async def test_a_blocked_resident_is_marked_their_queue_cancelled_and_nothing_mo
 
 
 async def test_a_group_that_refuses_the_bot_gives_a_dead_letter(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     channel = ScriptedChannel()
     channel.fail(STAFF, RecipientBlocked("bot was kicked from the supergroup chat"))
@@ -185,7 +186,7 @@ async def test_a_group_that_refuses_the_bot_gives_a_dead_letter(
 
 
 async def test_quiet_hours_hold_non_urgent_messages_until_morning(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     clock.set(datetime(2026, 11, 25, 23, 30, tzinfo=KYIV))
     channel = ScriptedChannel()
@@ -206,7 +207,7 @@ async def test_quiet_hours_hold_non_urgent_messages_until_morning(
 
 
 async def test_messages_left_sending_by_a_crash_are_sent_again(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     await queue(storage, clock, ALICE, "in flight")
     await queue(storage, clock, ALICE, "after it")
@@ -222,7 +223,7 @@ async def test_messages_left_sending_by_a_crash_are_sent_again(
 
 
 async def test_a_message_of_several_replies_resumes_after_the_accepted_ones(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     class FailsOnSecond(ScriptedChannel):
         async def send(self, chat: UserRef, replies: Sequence[Reply]) -> list[Sent]:
@@ -243,7 +244,7 @@ async def test_a_message_of_several_replies_resumes_after_the_accepted_ones(
 
 
 async def test_messages_of_a_channel_this_process_lacks_stay_pending(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     await queue(storage, clock, VIBER_USER, "for viber")
     await queue(storage, clock, ALICE, "for telegram")
@@ -266,7 +267,7 @@ async def test_messages_of_a_channel_this_process_lacks_stay_pending(
     ],
 )
 async def test_the_viber_policy_and_the_monthly_bill(
-    storage: SqliteStorage,
+    storage: Storage,
     clock: ManualClock,
     policy: ViberProactive,
     hours_since_seen: int,
@@ -288,7 +289,7 @@ async def test_the_viber_policy_and_the_monthly_bill(
 
 
 async def test_a_held_viber_message_goes_once_the_resident_writes_again(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     person = await resident(storage, VIBER_USER, clock)
     clock.advance(timedelta(hours=30))
@@ -312,7 +313,7 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
 
 
 async def test_run_delivers_until_stopped_and_wakes_on_notify(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     import asyncio  # noqa: PLC0415
 
@@ -330,7 +331,7 @@ async def test_run_delivers_until_stopped_and_wakes_on_notify(
 
 
 async def test_a_restarted_worker_remembers_the_last_minute_of_sends(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     group = UserRef(ChannelName.TELEGRAM, "-100777")
     channel = ScriptedChannel()

@@ -1,5 +1,5 @@
 """Looks for strings in every column of every table of a SQLite file (read through sqlite_master,
-so a table added later is scanned too)."""
+so a table added later is scanned too), or of a PostgreSQL schema (information_schema)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+
+from storage.postgres import PostgresStorage
+from storage.sqlite import SqliteStorage
 
 Where = list[tuple[str, str]]
 
@@ -56,3 +59,51 @@ async def table_counts(path: Path) -> dict[str, int]:
             table: int(db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
             for table in _tables(db)
         }
+
+
+async def _postgres_values(storage: PostgresStorage) -> dict[tuple[str, str], list[object]]:
+    values: dict[tuple[str, str], list[object]] = {}
+    async with storage.snapshot() as view:
+        cursor = await view.db.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
+        )
+        for row in await cursor.fetchall():
+            table, column = str(row["table_name"]), str(row["column_name"])
+            found = await view.db.execute(
+                f'SELECT "{column}"::text AS value FROM "{table}" WHERE "{column}" IS NOT NULL'
+            )
+            values[table, column] = [item["value"] for item in await found.fetchall()]
+    return values
+
+
+async def scan_storage(
+    storage: SqliteStorage | PostgresStorage, needles: list[str]
+) -> dict[str, Where]:
+    """:func:`scan` over either backend."""
+    if isinstance(storage, SqliteStorage):
+        return await scan(storage.path, needles)
+    found: dict[str, Where] = {needle: [] for needle in needles}
+    for (table, column), values in (await _postgres_values(storage)).items():
+        for needle in needles:
+            if any(_matches(needle, value) for value in values):
+                found[needle].append((table, column))
+    return found
+
+
+async def storage_table_counts(storage: SqliteStorage | PostgresStorage) -> dict[str, int]:
+    """:func:`table_counts` over either backend."""
+    if isinstance(storage, SqliteStorage):
+        return await table_counts(storage.path)
+    counts: dict[str, int] = {}
+    async with storage.snapshot() as view:
+        cursor = await view.db.execute(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() ORDER BY table_name"
+        )
+        for row in await cursor.fetchall():
+            table = str(row["table_name"])
+            found = await view.db.execute(f'SELECT COUNT(*) AS n FROM "{table}"')
+            total = await found.fetchone()
+            counts[table] = int(total["n"]) if total else 0
+    return counts

@@ -27,10 +27,14 @@ from services.relay import RelayService
 from services.requests import RequestService
 from storage.consultations import NewConsultation
 from storage.outbox import OutboxStatus
+from storage.postgres import PostgresStorage
 from storage.sqlite import SqliteStorage
 from tests.test_handlers.requests_helpers import photo
-from tests.test_privacy.scan import scan, table_counts
+from tests.test_privacy.scan import scan_storage, storage_table_counts
 from tests.test_services.helpers import make_service, texts
+
+# Run on SQLite and on PostgreSQL: the storage fixture is parametrized (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
 
 OPERATOR = Actor.operator(42, "Олена")
 ALICE = UserRef(ChannelName.TELEGRAM, "1001")
@@ -120,7 +124,7 @@ BOB_DATA = Person(
 class World:
     """The conversation with every feature that stores personal data, over one database."""
 
-    def __init__(self, storage: SqliteStorage, clock: ManualClock) -> None:
+    def __init__(self, storage: SqliteStorage | PostgresStorage, clock: ManualClock) -> None:
         self.storage = storage
         self.clock = clock
         self.requests: RequestService = make_service(clock)
@@ -299,7 +303,7 @@ class World:
 
 
 @pytest.fixture
-async def world(storage: SqliteStorage, clock: ManualClock) -> World:
+async def world(storage: SqliteStorage | PostgresStorage, clock: ManualClock) -> World:
     return World(storage, clock)
 
 
@@ -321,7 +325,7 @@ async def test_before_erasure_every_piece_is_stored_somewhere(
 ) -> None:
     world, *_ = lived
     for data in (ALICE_DATA, BOB_DATA):
-        found = await scan(world.storage.path, [*data.closed_needles(), *data.open_needles()])
+        found = await scan_storage(world.storage, [*data.closed_needles(), *data.open_needles()])
         missing = [needle for needle, where in found.items() if not where]
         assert missing == [], "the scenario did not store these, so the test proves nothing"
 
@@ -340,11 +344,11 @@ async def test_confirmation_names_the_open_request_and_what_stays(
 
 async def test_no_keeps_everything(lived: tuple[World, Resident, Resident, int, int]) -> None:
     world, alice, *_ = lived
-    before = await scan(world.storage.path, ALICE_DATA.closed_needles())
+    before = await scan_storage(world.storage, ALICE_DATA.closed_needles())
     await alice.say("/forget")
     await alice.press("Ні, залишити")
     assert "нічого не стерто" in alice.text
-    assert await scan(world.storage.path, ALICE_DATA.closed_needles()) == before
+    assert await scan_storage(world.storage, ALICE_DATA.closed_needles()) == before
 
 
 async def test_yes_erases_the_resident_everywhere_and_only_them(
@@ -357,19 +361,19 @@ async def test_yes_erases_the_resident_everywhere_and_only_them(
         OutboxStatus.PENDING,
     }
     figures = await world.figures()
-    counts = await table_counts(world.storage.path)
-    bob_before = await scan(
-        world.storage.path, [*BOB_DATA.closed_needles(), *BOB_DATA.open_needles()]
+    counts = await storage_table_counts(world.storage)
+    bob_before = await scan_storage(
+        world.storage, [*BOB_DATA.closed_needles(), *BOB_DATA.open_needles()]
     )
 
     replies = await forget(alice)
 
     assert "стерто" in replies[0].text
     assert f"1520-{opened:06d}" in replies[0].text  # kept until closure, and it says so
-    leftovers = await scan(world.storage.path, ALICE_DATA.closed_needles())
+    leftovers = await scan_storage(world.storage, ALICE_DATA.closed_needles())
     assert {needle: where for needle, where in leftovers.items() if where} == {}
     # The open request keeps what its executor needs, in the requests tables only.
-    kept = await scan(world.storage.path, ALICE_DATA.open_needles())
+    kept = await scan_storage(world.storage, ALICE_DATA.open_needles())
     assert all(kept.values()), kept
     assert {table for where in kept.values() for table, _column in where} <= {
         "requests",
@@ -378,11 +382,11 @@ async def test_yes_erases_the_resident_everywhere_and_only_them(
     }
     # Bob, the other resident, is untouched; the statistics are the same.
     assert (
-        await scan(world.storage.path, [*BOB_DATA.closed_needles(), *BOB_DATA.open_needles()])
+        await scan_storage(world.storage, [*BOB_DATA.closed_needles(), *BOB_DATA.open_needles()])
         == bob_before
     )
     assert await world.figures() == figures
-    after = await table_counts(world.storage.path)
+    after = await storage_table_counts(world.storage)
     # Only the erased photos of the closed request are deleted rows.
     assert {t: n for t, n in after.items() if n != counts[t]} == {
         "request_photos": counts["request_photos"] - 1
@@ -408,14 +412,14 @@ async def test_the_open_request_is_erased_when_it_is_closed(
     await forget(alice)
     # Still workable: the executor sees the address and the resident hears about progress.
     await world.staff(opened, Status.IN_PROGRESS)
-    kept = await scan(world.storage.path, ALICE_DATA.open_needles())
+    kept = await scan_storage(world.storage, ALICE_DATA.open_needles())
     assert all(kept.values())
     figures = await world.figures()
 
     await world.staff(opened, Status.DONE, "Ліхтар замінено")
 
-    leftovers = await scan(
-        world.storage.path, [*ALICE_DATA.closed_needles(), *ALICE_DATA.open_needles()]
+    leftovers = await scan_storage(
+        world.storage, [*ALICE_DATA.closed_needles(), *ALICE_DATA.open_needles()]
     )
     assert {needle: where for needle, where in leftovers.items() if where} == {}
     # The "done" update is still owed to the resident and goes out.
@@ -433,12 +437,12 @@ async def test_a_stale_yes_erases_nothing(
     lived: tuple[World, Resident, Resident, int, int],
 ) -> None:
     world, alice, *_ = lived
-    before = await scan(world.storage.path, ALICE_DATA.closed_needles())
+    before = await scan_storage(world.storage, ALICE_DATA.closed_needles())
     await alice.say("/forget")
     await alice.say("/menu")  # left the confirmation
     await alice.send(Incoming(ALICE, Kind.BUTTON, payload=build("pv", "yes")))
     assert "нічого не стерто" in alice.text
-    assert await scan(world.storage.path, ALICE_DATA.closed_needles()) == before
+    assert await scan_storage(world.storage, ALICE_DATA.closed_needles()) == before
 
 
 async def test_no_in_the_middle_of_an_intake_returns_to_it(world: World) -> None:

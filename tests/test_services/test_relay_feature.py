@@ -20,6 +20,9 @@ from storage.relay import RelaySession
 from storage.sqlite import SqliteStorage
 from tests.test_services.helpers import outbox_of, replies, texts
 
+# Run on SQLite and on PostgreSQL: the storage fixture is parametrized (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 STAFF_CHAT = UserRef(ChannelName.TELEGRAM, "-100777")
 
 

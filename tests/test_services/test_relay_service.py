@@ -16,9 +16,8 @@ from services.relay import (
     RelayService,
 )
 from services.relay_forwarder import RelayForwarder
-from storage.base import ConversationState, Resident
+from storage.base import ConversationState, Resident, Storage
 from storage.relay import RelaySession
-from storage.sqlite import SqliteStorage
 from tests.test_services.helpers import (
     ALICE,
     BOB,
@@ -28,6 +27,9 @@ from tests.test_services.helpers import (
     resident,
     texts,
 )
+
+# Run on SQLite and on PostgreSQL: the storage fixture is parametrized (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
 
 STAFF_CHAT = UserRef(ChannelName.TELEGRAM, "-100777")
 TOPIC = UserRef(ChannelName.TELEGRAM, "-100777/55")
@@ -52,7 +54,7 @@ class CountingDesk:
 
 
 async def open_relay(
-    storage: SqliteStorage, service: RelayService, who: Resident, clock: ManualClock
+    storage: Storage, service: RelayService, who: Resident, clock: ManualClock
 ) -> RelaySession:
     async with storage.transaction() as session:
         relay, _ = await service.open(session, who, now=clock.now())
@@ -60,7 +62,7 @@ async def open_relay(
 
 
 async def say(
-    storage: SqliteStorage,
+    storage: Storage,
     service: RelayService,
     relay_id: int,
     clock: ManualClock,
@@ -77,7 +79,7 @@ async def say(
 
 
 async def test_opening_twice_resumes_the_same_conversation(
-    storage: SqliteStorage, clock: ManualClock, service: RelayService
+    storage: Storage, clock: ManualClock, service: RelayService
 ) -> None:
     alice = await resident(storage, ALICE, clock)
     async with storage.transaction() as session:
@@ -89,7 +91,7 @@ async def test_opening_twice_resumes_the_same_conversation(
 
 
 async def test_messages_wait_until_the_forwarder_knows_where_they_go(
-    storage: SqliteStorage, clock: ManualClock, service: RelayService
+    storage: Storage, clock: ManualClock, service: RelayService
 ) -> None:
     alice = await resident(storage, ALICE, clock)
     relay = await open_relay(storage, service, alice, clock)
@@ -120,7 +122,7 @@ async def test_messages_wait_until_the_forwarder_knows_where_they_go(
 
 
 async def test_without_a_desk_messages_stay_pending_and_the_sweep_sends_them_later(
-    storage: SqliteStorage, clock: ManualClock, service: RelayService
+    storage: Storage, clock: ManualClock, service: RelayService
 ) -> None:
     alice = await resident(storage, ALICE, clock)
     relay = await open_relay(storage, service, alice, clock)
@@ -136,7 +138,7 @@ async def test_without_a_desk_messages_stay_pending_and_the_sweep_sends_them_lat
 
 
 async def test_an_operator_answer_reaches_the_resident_once(
-    storage: SqliteStorage, clock: ManualClock, service: RelayService
+    storage: Storage, clock: ManualClock, service: RelayService
 ) -> None:
     alice = await resident(storage, ALICE, clock, language="en")
     relay = await open_relay(storage, service, alice, clock)
@@ -164,7 +166,7 @@ async def test_an_operator_answer_reaches_the_resident_once(
 
 
 async def test_a_telegram_photo_is_not_sent_to_a_viber_resident(
-    storage: SqliteStorage, clock: ManualClock, service: RelayService
+    storage: Storage, clock: ManualClock, service: RelayService
 ) -> None:
     bob = await resident(storage, BOB, clock)
     relay = await open_relay(storage, service, bob, clock)
@@ -199,7 +201,7 @@ async def test_a_telegram_photo_is_not_sent_to_a_viber_resident(
 
 
 async def test_the_resident_ends_only_their_own_conversation(
-    storage: SqliteStorage, clock: ManualClock, service: RelayService
+    storage: Storage, clock: ManualClock, service: RelayService
 ) -> None:
     alice = await resident(storage, ALICE, clock)
     bob = await resident(storage, BOB, clock)
@@ -226,7 +228,7 @@ async def test_the_resident_ends_only_their_own_conversation(
 
 
 async def test_an_operator_closing_resets_the_resident_and_tells_them(
-    storage: SqliteStorage, clock: ManualClock, service: RelayService
+    storage: Storage, clock: ManualClock, service: RelayService
 ) -> None:
     RelayFeature(service, available=True)  # takes the resident out of the relay step
     alice = await resident(storage, ALICE, clock)
@@ -247,7 +249,7 @@ async def test_an_operator_closing_resets_the_resident_and_tells_them(
 
 
 async def test_a_conversation_becomes_a_request_of_the_resident(
-    storage: SqliteStorage, clock: ManualClock, service: RelayService
+    storage: Storage, clock: ManualClock, service: RelayService
 ) -> None:
     requests = make_service(clock)
     alice = await resident(storage, ALICE, clock)
@@ -273,7 +275,7 @@ async def test_a_conversation_becomes_a_request_of_the_resident(
 
 
 async def test_a_reply_to_a_delivered_relay_message_finds_its_conversation(
-    storage: SqliteStorage, clock: ManualClock, service: RelayService
+    storage: Storage, clock: ManualClock, service: RelayService
 ) -> None:
     alice = await resident(storage, ALICE, clock)
     relay = await open_relay(storage, service, alice, clock)
@@ -298,7 +300,7 @@ async def test_a_reply_to_a_delivered_relay_message_finds_its_conversation(
 
 
 async def test_one_topic_per_resident_whatever_is_recorded_twice(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     alice = await resident(storage, ALICE, clock)
     async with storage.transaction() as session:

@@ -30,7 +30,7 @@ from handlers.requests.common import S_ANSWER
 from services.request_limits import InvalidDraft, NotAwaitingAnswer, UnknownExecutor
 from services.requests import RequestService
 from services.routing import DEFAULT_ROUTING_FILE, parse_routing
-from storage.base import ConversationState, StoreSession
+from storage.base import ConversationState, Storage, StoreSession
 from storage.sqlite import SqliteStorage
 from tests.test_services.helpers import (
     ALICE,
@@ -45,12 +45,13 @@ from tests.test_services.helpers import (
     resident,
 )
 
+# Run on SQLite and on PostgreSQL: the storage fixture is parametrized (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 OPERATOR = Actor.operator(42, "Олена")
 
 
-async def file_water(
-    storage: SqliteStorage, clock: ManualClock, service: RequestService
-) -> Request:
+async def file_water(storage: Storage, clock: ManualClock, service: RequestService) -> Request:
     alice = await resident(storage, ALICE, clock)
     async with storage.transaction() as session:
         return await service.create(session, alice, WATER)
@@ -60,7 +61,7 @@ async def file_water(
 
 
 async def test_create_routes_and_computes_deadlines_from_the_clock(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)
@@ -80,9 +81,7 @@ async def test_create_routes_and_computes_deadlines_from_the_clock(
     ]
 
 
-async def test_a_later_clock_gives_later_deadlines(
-    storage: SqliteStorage, clock: ManualClock
-) -> None:
+async def test_a_later_clock_gives_later_deadlines(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock)
     first = await file_water(storage, clock, service)
     clock.advance(timedelta(hours=5))
@@ -91,9 +90,7 @@ async def test_a_later_clock_gives_later_deadlines(
     assert second.id == first.id + 1
 
 
-async def test_create_puts_the_card_in_the_outbox(
-    storage: SqliteStorage, clock: ManualClock
-) -> None:
+async def test_create_puts_the_card_in_the_outbox(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)
     messages = await outbox_of(storage)
@@ -139,7 +136,7 @@ async def test_create_puts_the_card_in_the_outbox(
     assert parse(card.all_buttons[5].payload).action == "asg"  # type: ignore[union-attr]
 
 
-async def test_a_location_rides_on_the_card(storage: SqliteStorage, clock: ManualClock) -> None:
+async def test_a_location_rides_on_the_card(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock)
     alice = await resident(storage, ALICE, clock)
     async with storage.transaction() as session:
@@ -154,9 +151,7 @@ async def test_a_location_rides_on_the_card(storage: SqliteStorage, clock: Manua
     assert "ТЕРМІНОВО" not in (card.title or "")
 
 
-async def test_the_executor_chat_gets_its_own_card(
-    storage: SqliteStorage, clock: ManualClock
-) -> None:
+async def test_the_executor_chat_gets_its_own_card(storage: Storage, clock: ManualClock) -> None:
     text = DEFAULT_ROUTING_FILE.read_text(encoding="utf-8").replace(
         '    name: "Міське підприємство водопостачання та водовідведення"',
         '    name: "Міське підприємство водопостачання та водовідведення"\n'
@@ -171,16 +166,14 @@ async def test_the_executor_chat_gets_its_own_card(
     }
 
 
-async def test_without_a_staff_chat_nothing_is_queued(
-    storage: SqliteStorage, clock: ManualClock
-) -> None:
+async def test_without_a_staff_chat_nothing_is_queued(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock, staff=None)
     await file_water(storage, clock, service)
     assert await outbox_of(storage) == []
 
 
 async def test_a_failure_rolls_back_the_request_and_its_card(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     service = make_service(clock)
     alice = await resident(storage, ALICE, clock)
@@ -204,9 +197,7 @@ async def test_a_failure_rolls_back_the_request_and_its_card(
         replace(WATER, phone="12345"),
     ],
 )
-async def test_bad_drafts_are_refused(
-    storage: SqliteStorage, clock: ManualClock, draft: object
-) -> None:
+async def test_bad_drafts_are_refused(storage: Storage, clock: ManualClock, draft: object) -> None:
     service = make_service(clock)
     alice = await resident(storage, ALICE, clock)
     with pytest.raises((InvalidDraft, ValueError)):
@@ -218,7 +209,7 @@ async def test_bad_drafts_are_refused(
 
 
 async def test_accepting_tells_the_resident_in_their_language(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)
@@ -251,7 +242,7 @@ async def test_accepting_tells_the_resident_in_their_language(
 
 
 async def test_an_english_speaking_resident_is_told_in_english(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     service = make_service(clock)
     bob = await resident(storage, BOB, clock, language="en")
@@ -263,9 +254,7 @@ async def test_an_english_speaking_resident_is_told_in_english(
     assert "Work has started" in replies(status)[0].text
 
 
-async def test_an_invalid_transition_changes_nothing(
-    storage: SqliteStorage, clock: ManualClock
-) -> None:
+async def test_an_invalid_transition_changes_nothing(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)
     async with storage.transaction() as session:
@@ -282,7 +271,7 @@ async def test_an_invalid_transition_changes_nothing(
     assert await outbox_of(storage) == before
 
 
-async def test_done_sets_done_at(storage: SqliteStorage, clock: ManualClock) -> None:
+async def test_done_sets_done_at(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)
     clock.advance(3600)
@@ -297,9 +286,7 @@ async def test_done_sets_done_at(storage: SqliteStorage, clock: ManualClock) -> 
     assert "Подачу води відновлено" in reply.text
 
 
-async def test_rejection_needs_and_carries_a_reason(
-    storage: SqliteStorage, clock: ManualClock
-) -> None:
+async def test_rejection_needs_and_carries_a_reason(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)
     async with storage.transaction() as session:
@@ -313,7 +300,7 @@ async def test_rejection_needs_and_carries_a_reason(
     assert "Це приватна територія" in reply.text
 
 
-async def test_unknown_request(storage: SqliteStorage, clock: ManualClock) -> None:
+async def test_unknown_request(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock)
     async with storage.transaction() as session:
         with pytest.raises(RequestNotFound):
@@ -324,7 +311,7 @@ async def test_unknown_request(storage: SqliteStorage, clock: ManualClock) -> No
 
 
 async def test_a_question_goes_to_the_resident_with_an_answer_button(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     service = make_service(clock)
     service.add_observer(AwaitAnswer())  # as the conversation's answer feature registers it
@@ -346,7 +333,7 @@ async def test_a_question_goes_to_the_resident_with_an_answer_button(
 
 
 async def test_reassigning_a_request_that_waits_for_an_answer_leaves_the_resident_alone(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     service = make_service(clock)
     service.add_observer(AwaitAnswer())
@@ -363,7 +350,7 @@ async def test_reassigning_a_request_that_waits_for_an_answer_leaves_the_residen
 
 
 async def test_a_question_does_not_break_a_resident_in_another_flow(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     service = make_service(clock)
     service.add_observer(AwaitAnswer())
@@ -377,7 +364,7 @@ async def test_a_question_does_not_break_a_resident_in_another_flow(
     assert state.step == "req.address"
 
 
-async def test_the_answer_comes_back_to_staff(storage: SqliteStorage, clock: ManualClock) -> None:
+async def test_the_answer_comes_back_to_staff(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)
     alice = await resident(storage, ALICE, clock)
@@ -409,7 +396,7 @@ async def test_the_answer_comes_back_to_staff(storage: SqliteStorage, clock: Man
     assert "bob" not in forwarded.body
 
 
-async def test_reopen_gives_fresh_deadlines(storage: SqliteStorage, clock: ManualClock) -> None:
+async def test_reopen_gives_fresh_deadlines(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)
     async with storage.transaction() as session:
@@ -433,9 +420,7 @@ async def test_reopen_gives_fresh_deadlines(storage: SqliteStorage, clock: Manua
     assert "Води досі немає" in replies(messages[-2])[0].text
 
 
-async def test_change_status_to_reopened_is_reopen(
-    storage: SqliteStorage, clock: ManualClock
-) -> None:
+async def test_change_status_to_reopened_is_reopen(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)
     async with storage.transaction() as session:
@@ -446,7 +431,7 @@ async def test_change_status_to_reopened_is_reopen(
     assert again.status is Status.REOPENED
 
 
-async def test_assign(storage: SqliteStorage, clock: ManualClock) -> None:
+async def test_assign(storage: Storage, clock: ManualClock) -> None:
     text = DEFAULT_ROUTING_FILE.read_text(encoding="utf-8").replace(
         '    name: "Департамент соціальної політики виконкому міської ради"',
         '    name: "Департамент соціальної політики виконкому міської ради"\n'
@@ -470,7 +455,7 @@ async def test_assign(storage: SqliteStorage, clock: ManualClock) -> None:
     assert "Департамент соціальної політики" in card.text
 
 
-async def test_observers_see_every_change(storage: SqliteStorage, clock: ManualClock) -> None:
+async def test_observers_see_every_change(storage: Storage, clock: ManualClock) -> None:
     seen: list[tuple[int, EventKind, Status]] = []
 
     class Recorder:
@@ -495,7 +480,7 @@ async def test_observers_see_every_change(storage: SqliteStorage, clock: ManualC
 # --- reading ----------------------------------------------------------------------------------
 
 
-async def test_find_by_phone_or_number(storage: SqliteStorage, clock: ManualClock) -> None:
+async def test_find_by_phone_or_number(storage: Storage, clock: ManualClock) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)
     async with storage.transaction() as session:
@@ -510,7 +495,7 @@ async def test_find_by_phone_or_number(storage: SqliteStorage, clock: ManualCloc
 
 
 async def test_find_by_a_foreign_phone_as_the_form_accepts_it(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     # A returnee with a foreign SIM files with +48...; staff must find it however they type it.
     service = make_service(clock)
@@ -524,7 +509,7 @@ async def test_find_by_a_foreign_phone_as_the_form_accepts_it(
 
 
 async def test_a_resident_never_gets_another_residents_request(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)
@@ -584,7 +569,7 @@ def test_random_status_sequences_match_the_table(steps: list[Status]) -> None:
 
 
 async def test_a_failure_rolls_back_the_status_and_its_message(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     service = make_service(clock)
     request = await file_water(storage, clock, service)

@@ -4,35 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
 from storage import ConfigurationError, ConversationState, Storage, StorageBusy, sqlite_path
 from storage.sqlite import SqliteStorage, open_storage
-
-Factory = Callable[[Path], Awaitable[Storage]]
-
-
-async def _sqlite(path: Path) -> Storage:
-    return await SqliteStorage.open(path / "contract.sqlite3")
+from tests.postgres import BACKENDS, postgres_storage
 
 
-BACKENDS: dict[str, Factory] = {"sqlite": _sqlite}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    backend = await BACKENDS[request.param](tmp_path)
+    if request.param == "postgres":
+        async with postgres_storage() as server:
+            yield server
+        return
+    backend = await SqliteStorage.open(tmp_path / "contract.sqlite3")
     try:
         yield backend
     finally:
         await backend.close()
 
+
+# What each driver raises for a write in a read-only snapshot.
+READ_ONLY = (sqlite3.OperationalError, psycopg.errors.ReadOnlySqlTransaction)
 
 ALICE = UserRef(ChannelName.TELEGRAM, "1")
 ALICE_VIBER = UserRef(ChannelName.VIBER, "1")
@@ -234,7 +234,7 @@ async def test_a_snapshot_reads_what_was_committed_and_cannot_write(
     async with store.snapshot() as view:
         assert await view.residents.count() == 1
         assert await view.residents.get(ALICE) is not None
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with pytest.raises(READ_ONLY):
             await view.residents.touch(ALICE_VIBER, now=clock.now())
     async with store.transaction() as session:
         assert await session.residents.get(ALICE_VIBER) is None

@@ -1,5 +1,6 @@
-"""What the ops listener asks the storage: after-commit callbacks, the outbox backlog, the write
-probe and the schema version (real SQLite files)."""
+"""What the ops listener asks the storage: after-commit callbacks, the outbox backlog (on both
+backends), the write probe and the schema version (real SQLite files; PostgreSQL's are in
+test_postgres.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from domain.clock import ManualClock
 from domain.identity import ChannelName, UserRef
+from storage.base import Storage
 from storage.errors import StorageBusy
 from storage.outbox import NewOutboxMessage, OutboxBacklog
 from storage.sqlite import SqliteStorage
@@ -26,8 +28,9 @@ def message(key: str, clock: ManualClock) -> NewOutboxMessage:
     )
 
 
+@pytest.mark.both_backends
 async def test_after_commit_runs_once_committed_and_never_after_a_rollback(
-    storage: SqliteStorage,
+    storage: Storage,
 ) -> None:
     seen: list[str] = []
     async with storage.transaction() as session:
@@ -42,7 +45,8 @@ async def test_after_commit_runs_once_committed_and_never_after_a_rollback(
     assert seen == ["committed"]
 
 
-async def test_a_failing_callback_does_not_stop_the_others(storage: SqliteStorage) -> None:
+@pytest.mark.both_backends
+async def test_a_failing_callback_does_not_stop_the_others(storage: Storage) -> None:
     seen: list[int] = []
 
     def broken() -> None:
@@ -54,8 +58,9 @@ async def test_a_failing_callback_does_not_stop_the_others(storage: SqliteStorag
     assert seen == [1]
 
 
+@pytest.mark.both_backends
 async def test_backlog_counts_pending_messages_and_finds_the_oldest(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     async with storage.snapshot() as session:
         assert await session.outbox.backlog() == OutboxBacklog(0, None)

@@ -1,0 +1,56 @@
+"""Every PostgreSQL store bound to the connection of one open transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from storage.postgres.connection import Connection
+from storage.postgres.consultations import PostgresConsultationStore
+from storage.postgres.followups import PostgresEscalationStore, PostgresFollowupStore
+from storage.postgres.outbox import PostgresOutboxStore
+from storage.postgres.privacy import PostgresPrivacyStore
+from storage.postgres.relay import PostgresRelayStore, PostgresStaffPromptStore
+from storage.postgres.requests import PostgresRequestStore
+from storage.postgres.retention import PostgresRetentionStore
+from storage.postgres.stats import PostgresStatsStore
+from storage.postgres.stores import (
+    PostgresConversationStore,
+    PostgresResidentStore,
+    PostgresUpdateStore,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class PostgresStoreSession:
+    """The ``StoreSession`` of the PostgreSQL backend."""
+
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+        self.residents = PostgresResidentStore(db)
+        self.conversations = PostgresConversationStore(db)
+        self.updates = PostgresUpdateStore(db)
+        self.outbox = PostgresOutboxStore(db)
+        self.relay = PostgresRelayStore(db)
+        self.staff_prompts = PostgresStaffPromptStore(db)
+        self.requests = PostgresRequestStore(db)
+        self.consultations = PostgresConsultationStore(db)
+        self.followups = PostgresFollowupStore(db)
+        self.escalations = PostgresEscalationStore(db)
+        self.stats = PostgresStatsStore(db)
+        self.privacy = PostgresPrivacyStore(db)
+        self.retention = PostgresRetentionStore(db)
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        """The transaction committed: run the ``after_commit`` callbacks."""
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("after-commit callback failed")

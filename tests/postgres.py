@@ -1,0 +1,72 @@
+"""The PostgreSQL test server: a fresh schema per test, dropped afterwards.
+
+``TEST_POSTGRES_URL`` (default ``postgresql://root@127.0.0.1:5432/test``) names a database the
+tests may create schemas in. A server that cannot be reached fails the test with one clear
+line (never a skip): CI must not pass without having run the PostgreSQL half of the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import quote
+
+import psycopg
+import pytest
+
+from storage.postgres import PostgresStorage
+
+# The two backends the contract suites and the tests marked ``both_backends`` run on.
+BACKENDS = ("sqlite", "postgres")
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql://root@127.0.0.1:5432/test"
+
+
+def server_url() -> str:
+    return os.environ.get("TEST_POSTGRES_URL") or DEFAULT_TEST_POSTGRES_URL
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` with every connection's ``search_path`` set to ``schema`` (libpq ``options``)."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
+
+
+async def _admin(url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
+    try:
+        return await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        pytest.fail(
+            f"PostgreSQL is not reachable at TEST_POSTGRES_URL={url!r} ({error}). The storage "
+            "tests run on both backends: start PostgreSQL or point TEST_POSTGRES_URL at one.",
+            pytrace=False,
+        )
+
+
+@asynccontextmanager
+async def fresh_schema() -> AsyncIterator[str]:
+    """Create an empty schema; yield a URL whose connections use it; drop it afterwards."""
+    url = server_url()
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await _admin(url)
+    try:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            yield with_schema(url, schema)
+        finally:
+            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def postgres_storage(**options: int) -> AsyncIterator[PostgresStorage]:
+    """A migrated :class:`PostgresStorage` in a fresh schema, closed and dropped afterwards."""
+    async with fresh_schema() as url:
+        storage = await PostgresStorage.open(url, **options)
+        try:
+            yield storage
+        finally:
+            await storage.close()
