@@ -162,6 +162,26 @@ class PostgresOutboxStore:
         found = await self._select("WHERE idempotency_key = %s", (idempotency_key,))
         return found[0] if found else None
 
+    async def unsent_with_prefix(self, key_prefix: str) -> builtins.list[OutboxMessage]:
+        if not key_prefix:
+            raise ValueError("an empty key prefix")
+        # A range over the unique index (keys are COLLATE "C", so the range is by code point):
+        # every key that starts with the prefix sorts in it.
+        upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1)
+        return await self._select(
+            "WHERE idempotency_key >= %s AND idempotency_key < %s"
+            " AND status = 'pending' AND parts_sent = 0 ORDER BY id",
+            (key_prefix, upper),
+        )
+
+    async def rewrite(self, message_id: int, *, body: str) -> bool:
+        touched = await change(
+            self._db,
+            "UPDATE outbox SET body = %s WHERE id = %s AND status = 'pending' AND parts_sent = 0",
+            (body, message_id),
+        )
+        return touched == 1
+
     async def counts(self) -> dict[OutboxStatus, int]:
         rows = await fetch_all(self._db, "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
         counts = {status: 0 for status in OutboxStatus}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from storage.postgres.card_copies import PostgresCardCopyStore
 from storage.postgres.connection import Connection
 from storage.postgres.consultations import PostgresConsultationStore
 from storage.postgres.followups import PostgresEscalationStore, PostgresFollowupStore
+from storage.postgres.open311 import PostgresOpen311Store
 from storage.postgres.outbox import PostgresOutboxStore
 from storage.postgres.privacy import PostgresPrivacyStore
 from storage.postgres.relay import PostgresRelayStore, PostgresStaffPromptStore
@@ -38,6 +40,8 @@ class PostgresStoreSession:
         self.consultations = PostgresConsultationStore(db)
         self.followups = PostgresFollowupStore(db)
         self.escalations = PostgresEscalationStore(db)
+        self.card_copies = PostgresCardCopyStore(db)
+        self.open311 = PostgresOpen311Store(db)
         self.stats = PostgresStatsStore(db)
         self.privacy = PostgresPrivacyStore(db)
         self.retention = PostgresRetentionStore(db)

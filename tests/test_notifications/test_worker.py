@@ -357,7 +357,7 @@ async def test_a_restarted_worker_remembers_the_last_minute_of_sends(
 
 
 async def test_an_edit_for_a_channel_that_cannot_edit_is_cancelled_not_retried(
-    storage: SqliteStorage, clock: ManualClock
+    storage: Storage, clock: ManualClock
 ) -> None:
     from services.outbox import enqueue_edit  # noqa: PLC0415 - this test's own vocabulary
 

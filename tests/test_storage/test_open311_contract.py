@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,21 +15,18 @@ from storage.base import Storage, StoreSession
 from storage.open311 import ApiScope, AuditEntry, KeyNameTaken, PostedUpdate, RequestQuery
 from storage.requests import NewRequest, NewStatusChange
 from storage.sqlite import SqliteStorage
+from tests.postgres import BACKENDS, postgres_storage
 
-Factory = Callable[[Path], Awaitable[Storage]]
-
-
-async def _sqlite(path: Path) -> Storage:
-    return await SqliteStorage.open(path / "open311-contract.sqlite3")
-
-
-BACKENDS: dict[str, Factory] = {"sqlite": _sqlite}
 USER = UserRef(ChannelName.TELEGRAM, "1")
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    backend = await BACKENDS[request.param](tmp_path)
+    if request.param == "postgres":
+        async with postgres_storage() as server:
+            yield server
+        return
+    backend = await SqliteStorage.open(tmp_path / "open311-contract.sqlite3")
     try:
         yield backend
     finally:
