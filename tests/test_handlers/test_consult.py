@@ -344,11 +344,11 @@ async def test_the_first_answer_is_short_with_the_action_button_before_feedback(
     assert position(labels, action) == 0
 
 
+# The console shows the full answer at once: "More details" exists in chats only.
+@pytest.mark.parametrize("resident", [ChannelName.TELEGRAM, ChannelName.VIBER], indirect=True)
 async def test_more_details_gives_the_full_answer_and_sources_and_is_not_a_consultation(
     resident: Resident, storage: SqliteStorage
 ) -> None:
-    if resident.user.channel is ChannelName.CONSOLE:
-        pytest.skip("the console shows the full answer at once")
     await resident.say("де найближче укриття")
     entry = knowledge()[0].entry("shelters")
     await resident.press("Детальніше")
@@ -366,9 +366,9 @@ async def test_more_details_gives_the_full_answer_and_sources_and_is_not_a_consu
     assert await consultations(storage) == [("shelters", 1, "де найближче укриття", 1)]
 
 
+# The console shows the full answer at once: "More details" exists in chats only.
+@pytest.mark.parametrize("resident", [ChannelName.TELEGRAM, ChannelName.VIBER], indirect=True)
 async def test_more_details_in_english(resident: Resident) -> None:
-    if resident.user.channel is ChannelName.CONSOLE:
-        pytest.skip("the console shows the full answer at once")
     await resident.say("/start")
     await resident.press("Мова")
     await resident.press("English")
