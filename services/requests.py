@@ -486,7 +486,10 @@ class RequestService:
         )
 
     async def _require(self, session: StoreSession, request_id: int) -> Request:
-        request = await session.requests.get(request_id)
+        """The request to change, locked for the rest of the transaction (``lock``): two
+        operators, an operator and the deadline job, or two instances never both act on the
+        status they read before the other wrote."""
+        request = await session.requests.lock(request_id)
         if request is None:
             raise RequestNotFound(request_id)
         return request

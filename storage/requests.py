@@ -68,6 +68,12 @@ class RequestStore(Protocol):
 
     async def get(self, request_id: int) -> Request | None: ...
 
+    async def lock(self, request_id: int) -> Request | None:
+        """The request, read to be changed: no other transaction changes it until this one
+        ends (PostgreSQL: ``SELECT … FOR UPDATE``; SQLite: a plain read, its one writer at a
+        time already keeps the read and the write together)."""
+        ...
+
     async def get_for_resident(self, resident_id: int, request_id: int) -> Request | None:
         """The request only if it belongs to ``resident_id`` (None otherwise)."""
         ...

@@ -141,6 +141,13 @@ class PostgresRequestStore:
         found = await self._select("WHERE id = %s", (request_id,))
         return found[0] if found else None
 
+    async def lock(self, request_id: int) -> Request | None:
+        # A row lock held to the end of the transaction: another instance pressing a button on
+        # the same request waits here and then reads the status this one wrote, so the status
+        # rules are checked against what is stored, never against a stale read.
+        found = await self._select("WHERE id = %s FOR UPDATE", (request_id,))
+        return found[0] if found else None
+
     async def get_for_resident(self, resident_id: int, request_id: int) -> Request | None:
         found = await self._select("WHERE id = %s AND resident_id = %s", (request_id, resident_id))
         return found[0] if found else None

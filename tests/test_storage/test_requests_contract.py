@@ -355,3 +355,12 @@ async def test_card_copies_are_kept_once_per_message(store: Storage, clock: Manu
         (ALICE, "8", False),
     ]
     assert [c.message_id for c in left] == ["8"]
+
+
+async def test_lock_reads_the_request_to_change_or_none(store: Storage, clock: ManualClock) -> None:
+    async with store.transaction() as session:
+        rid = await resident_id(session, ALICE, clock)
+        created = await session.requests.create(new_request(rid, ALICE, clock))
+    async with store.transaction() as session:
+        assert await session.requests.lock(created.id) == await session.requests.get(created.id)
+        assert await session.requests.lock(created.id + 1) is None
