@@ -23,6 +23,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,7 @@ def seed(path: Path, *, now: datetime, rng: random.Random | None = None) -> dict
              None if matched else f"незрозуміле питання {rng.randrange(500)}",
              to_db_time(moment()))
         )  # fmt: skip
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         # Seeding only (the bot opens it in WAL mode with synchronous NORMAL again).
         db.execute("PRAGMA journal_mode = OFF")
         db.execute("PRAGMA synchronous = OFF")
@@ -232,7 +233,7 @@ async def _trace(storage: SqliteStorage, tracer: Tracer) -> None:
 def plan_problems(path: Path, statements: list[str]) -> list[str]:
     """Full scans of big tables in the plans of ``statements`` (deduplicated)."""
     problems: set[str] = set()
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         for sql in statements:
             try:
                 plan = db.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
@@ -249,7 +250,7 @@ def plan_problems(path: Path, statements: list[str]) -> list[str]:
 def slowest(path: Path, statements: list[str], count: int = 2) -> list[str]:
     """The ``count`` slowest of ``statements`` run alone (their start and milliseconds)."""
     timed: list[tuple[float, str]] = []
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         for sql in statements:
             started = time.perf_counter()
             db.execute(sql).fetchall()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from tests.test_bot.test_startup_errors import run_bot
@@ -17,7 +18,7 @@ def test_create_list_revoke(tmp_path: Path) -> None:
     key = created.stdout.strip()
     assert key.startswith("o311_")
     assert "shown only now" in created.stderr
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         rows = db.execute("SELECT name, scope, key_hash FROM api_keys").fetchall()
     assert rows == [("fixmystreet", "write", hashlib.sha256(key.encode()).hexdigest())]
     assert key not in database.read_bytes().decode("latin-1")
@@ -33,7 +34,7 @@ def test_create_list_revoke(tmp_path: Path) -> None:
     assert key not in listed.stdout
 
     assert run_bot(tmp_path, "api-key", "audit", **env).stdout == ""
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         db.execute(
             "INSERT INTO api_audit (key_name, at, method, path, status, subject) VALUES"
             " ('fixmystreet', '2026-12-06T10:00:00.000000+00:00', 'POST',"
