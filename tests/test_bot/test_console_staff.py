@@ -8,7 +8,9 @@ worker would.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,10 +19,20 @@ from bot.app import console_staff
 from bot.compose import Core, build_core, create_notifier
 from bot.console import ConsoleChannel, run_console
 from bot.console_staff import STAFF_CHAT
+from bot.notifier import Notifier
 from bot.settings import Settings
+from domain.clock import ManualClock
 from domain.identity import ChannelName
 
-Line = str | Callable[[ConsoleChannel], str]
+
+@dataclass(frozen=True)
+class Do:
+    """Not a typed line: something that happens between two lines (time passes, a job ticks)."""
+
+    action: Callable[[Notifier], Awaitable[object]]
+
+
+Line = str | Callable[[ConsoleChannel], str] | Do
 
 
 def settings_for(tmp_path: Path) -> Settings:
@@ -35,8 +47,8 @@ def settings_for(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def core(tmp_path: Path) -> AsyncIterator[Core]:
-    built = await build_core(settings_for(tmp_path), console_staff=True)
+async def core(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Core]:
+    built = await build_core(settings_for(tmp_path), clock=clock, console_staff=True)
     try:
         yield built
     finally:
@@ -94,6 +106,10 @@ async def play(core: Core, lines: list[Line]) -> str:
     async def read_line() -> str:
         await notifier.worker.drain()  # what the running worker delivers between two lines
         line = next(script, None)
+        while isinstance(line, Do):
+            await line.action(notifier)
+            await notifier.worker.drain()
+            line = next(script, None)
         if line is None:
             return ""
         typed = line if isinstance(line, str) else line(channel)
@@ -140,6 +156,57 @@ async def test_a_request_from_filing_to_done_on_both_sides(core: Core) -> None:
     resident_lines = [line for line in pressed.splitlines() if "[staff]" not in line]
     assert any("1520-000001" in line for line in resident_lines), pressed
     assert "Виконано" in after(pressed, "\nstaff ")
+
+
+async def test_the_follow_up_after_done_is_answered_and_shown_on_the_card(
+    core: Core, clock: ManualClock
+) -> None:
+    async def a_day_later(notifier: Notifier) -> None:
+        clock.advance(core.settings.followup_delay + timedelta(minutes=1))
+        await notifier.jobs.followups_tick()
+
+    shown = await play(
+        core,
+        [
+            *FILE_REQUEST,
+            staff_press("Виконано"),
+            Do(a_day_later),
+            press("Так"),
+            press("5"),
+            press("Пропустити"),
+        ],
+    )
+    asked = after(shown, "чи справді проблему розв'язано?")
+    assert "Оцініть, будь ласка, якість виконання" in asked
+    assert "Дякуємо за відгук!" in asked
+    # The card in the staff pane is printed again with the resident's answer and rating.
+    updated = asked[asked.rindex("(КАРТКУ ОНОВЛЕНО)") :]
+    assert "Відгук заявника: підтвердив виконання" in updated
+    assert "Оцінка: ★★★★★ 5/5" in updated
+
+
+async def test_a_follow_up_answered_not_done_reopens_the_request_on_the_card(
+    core: Core, clock: ManualClock
+) -> None:
+    async def a_day_later(notifier: Notifier) -> None:
+        clock.advance(core.settings.followup_delay + timedelta(minutes=1))
+        await notifier.jobs.followups_tick()
+
+    shown = await play(
+        core,
+        [
+            *FILE_REQUEST,
+            staff_press("Виконано"),
+            Do(a_day_later),
+            press("Ні"),
+            "Вода так і не з'явилася, крани сухі",
+        ],
+    )
+    asked = after(shown, "чи справді проблему розв'язано?")
+    assert "Заявку 1520-000001 відкрито повторно" in asked
+    updated = asked[asked.rindex("(КАРТКУ ОНОВЛЕНО)") :]
+    assert "заявку відкрито повторно" in updated
+    assert "Статус: Відкрито повторно" in updated
 
 
 async def test_a_note_is_asked_for_on_the_next_staff_line(core: Core) -> None:
