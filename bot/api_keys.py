@@ -18,7 +18,7 @@ from bot.settings import Settings
 from domain.clock import SystemClock
 from services.open311_keys import ApiKeys, InvalidKeyName
 from storage.open311 import ApiScope, KeyNameTaken
-from storage.sqlite import open_storage
+from storage.open import open_storage
 
 __all__ = ["USAGE", "run_api_key"]
 
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 async def _run(arguments: argparse.Namespace, settings: Settings) -> int:
     clock = SystemClock(settings.tz)
     keys = ApiKeys(clock)
-    storage = await open_storage(settings.database_url)
+    storage = await open_storage(settings.database_url, pool_size=settings.database_pool_size)
     try:
         async with storage.transaction() as session:
             if arguments.command == "create":

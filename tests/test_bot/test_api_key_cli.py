@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import psycopg
+
+from tests.postgres import fresh_schema
 from tests.test_bot.test_startup_errors import run_bot
 
 
@@ -67,3 +71,19 @@ def test_bad_arguments_print_the_usage(tmp_path: Path) -> None:
     bad = run_bot(tmp_path, "api-key", "create", "two words", "--scope", "read", **env)
     assert bad.returncode == 2
     assert "a name is" in bad.stderr
+
+
+async def test_keys_are_kept_on_postgresql_too(tmp_path: Path) -> None:
+    async with fresh_schema() as url:
+        env = {"DATABASE_URL": url}
+        created = await asyncio.to_thread(
+            run_bot, tmp_path, "api-key", "create", "backoffice", "--scope", "read", **env
+        )
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.strip()
+        async with await psycopg.AsyncConnection.connect(url) as db:
+            cursor = await db.execute("SELECT name, scope, key_hash FROM api_keys")
+            rows = await cursor.fetchall()
+        assert rows == [("backoffice", "read", hashlib.sha256(key.encode()).hexdigest())]
+        listed = await asyncio.to_thread(run_bot, tmp_path, "api-key", "list", **env)
+        assert "backoffice\tread" in listed.stdout
