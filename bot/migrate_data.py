@@ -19,6 +19,7 @@ nothing from us but the two paths.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC
@@ -138,6 +139,9 @@ def run_migrate_data(args: Sequence[str], settings: Settings) -> int:
     except ValueError as error:
         print(f"{USAGE}   ({error})", file=sys.stderr)
         return 2
+    # Each migration applied to the target would be a log line on stderr: the summary says
+    # which schema the target has, and errors stay one line.
+    logging.getLogger("storage.postgres.database").setLevel(logging.WARNING)
     try:
         return _migrate(arguments, settings)
     except TransferRefused as error:
