@@ -1,6 +1,7 @@
 """Moving a SQLite database to PostgreSQL: ``python -m bot migrate-data --from ... --to ...``.
 
-What happens, in order (nothing is written to the target before step 5):
+What happens, in order (no row is written to the target before step 5; the target is refused
+before it is even migrated when any table of its schema has rows):
 
 1. **A snapshot of the source.** The SQLite file is copied with SQLite's online backup API into
    a temporary file beside it (:func:`storage.sqlite.backup.copy_database`: one read
@@ -425,10 +426,7 @@ def _move(
     batch_rows: int,
     on_table: Callable[[TableCopy], None] | None,
 ) -> tuple[TableCopy, ...]:
-    try:
-        db = psycopg.Connection.connect(url, connect_timeout=10)
-    except psycopg.OperationalError as error:
-        raise DatabaseUnreachable(" ".join(str(error).split())) from error
+    db = _connect(url)
     writing = False
     try:
         ordered = _in_order(
@@ -448,21 +446,7 @@ def _move(
                     "the target's tables are in use (is a bot running on it?): stop it and"
                     " try again"
                 ) from error
-            filled = []
-            for table in ordered:
-                cursor = db.execute(
-                    sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table.name))
-                )
-                row = cursor.fetchone()
-                if row is not None and row[0]:
-                    filled.append(table.name)
-            if filled:
-                raise TransferRefused(
-                    "the target database is not empty (rows in "
-                    + ", ".join(filled)
-                    + "): migrate-data only fills an empty database; give it a new database"
-                    " or schema"
-                )
+            _refuse_rows(db, [table.name for table in ordered])
             writing = True
             for table in ordered:
                 done = _copy_table(db, snapshot, table, sequences, batch_rows)
@@ -483,6 +467,47 @@ def _move(
         raise TransferFailed(f"{error}{_rolled_back(writing)}") from error
     finally:
         db.close()
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.Connection.connect(url, connect_timeout=10)
+    except psycopg.OperationalError as error:
+        reason = " ".join(str(error).split())
+        raise TransferFailed(f"cannot connect to PostgreSQL at {_where(url)}: {reason}") from error
+    except psycopg.ProgrammingError as error:
+        raise TransferRefused(f"--to is not a PostgreSQL URL: {error}") from error
+
+
+def _refuse_rows(db: psycopg.Connection[Any], tables: Sequence[str]) -> None:
+    """Refuse a target where any of ``tables`` has a row."""
+    filled = []
+    for name in tables:
+        cursor = db.execute(
+            sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(name))
+        )
+        row = cursor.fetchone()
+        if row is not None and row[0]:
+            filled.append(name)
+    if filled:
+        raise TransferRefused(
+            "the target database is not empty (rows in "
+            + ", ".join(filled)
+            + "): migrate-data only fills an empty database; give it a new database or schema"
+        )
+
+
+def _check_target_empty(url: str) -> None:
+    """Before the target is migrated: refuse one that holds rows already (an older bot's
+    database would otherwise be upgraded first and refused after)."""
+    with _connect(url) as db:
+        cursor = db.execute(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        )
+        names = [str(row[0]) for row in cursor.fetchall()]
+        _refuse_rows(db, sorted(set(names) - BOOKKEEPING_TABLES))
+        db.rollback()
 
 
 def _rolled_back(writing: bool) -> str:
@@ -576,8 +601,6 @@ def transfer(
             result = copy_database(source, snapshot_path)
         except BackupError as error:
             raise TransferRefused(str(error)) from error
-        if snapshot_taken is not None:
-            snapshot_taken(in_use)
         _check_source_version(result.schema_version, source)
         snapshot = sqlite3.connect(f"{snapshot_path.resolve().as_uri()}?mode=ro", uri=True)
         try:
@@ -586,11 +609,11 @@ def transfer(
                 raise TransferRefused(
                     f"{source} has rows whose foreign keys point at nothing: " + "; ".join(broken)
                 )
+            _check_target_empty(target_url)
+            if snapshot_taken is not None:
+                snapshot_taken(in_use)
             asyncio.run(_migrate_target(target_url))
-            try:
-                copied = _move(target_url, snapshot, batch_rows=batch_rows, on_table=on_table)
-            except DatabaseUnreachable as error:
-                raise TransferFailed(f"cannot connect to PostgreSQL: {error}") from error
+            copied = _move(target_url, snapshot, batch_rows=batch_rows, on_table=on_table)
         finally:
             snapshot.close()
     return TransferResult(

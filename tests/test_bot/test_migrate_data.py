@@ -381,6 +381,22 @@ async def test_a_target_with_data_is_refused_and_left_alone(
     assert await _postgres_counts(target) == counts
 
 
+async def test_a_target_with_rows_is_refused_before_it_is_migrated(
+    source: tuple[Path, Built], target: str
+) -> None:
+    path, _ = source
+    async with await psycopg.AsyncConnection.connect(target, autocommit=True) as db:
+        await db.execute("CREATE TABLE notes (id bigint PRIMARY KEY)")
+        await db.execute("INSERT INTO notes VALUES (1)")
+    refused = migrate(path, target)
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "migrate-data refused: the target database is not empty (rows in notes): migrate-data"
+        " only fills an empty database; give it a new database or schema\n"
+    )
+    assert await _postgres_counts(target) == {"notes": 1}  # no migration applied
+
+
 @pytest.mark.parametrize(
     ("version", "said"),
     [
