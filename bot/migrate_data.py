@@ -26,6 +26,7 @@ from datetime import UTC
 from pathlib import Path
 
 from bot.settings import Settings
+from domain.media import is_media_ref
 from domain.requests import format_number
 from storage.errors import ConfigurationError
 from storage.media import copy_media, default_media_dir
@@ -59,7 +60,8 @@ def _print_table(table: TableCopy) -> None:
 
 def _media_note(settings: Settings, source_url: str, target_url: str, media_to: Path | None) -> str:
     source = settings.media_dir or default_media_dir(source_url)
-    files = [path for path in source.iterdir() if path.is_file()] if source.is_dir() else []
+    listed = sorted(source.iterdir()) if source.is_dir() else []
+    files = [path for path in listed if is_media_ref("media:" + path.name) and path.is_file()]
     if media_to is not None:
         copied, present = copy_media(source, media_to)
         return (
