@@ -412,11 +412,11 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-MODES = ("console", "worker", "backup", "restore", "api-key")
+MODES = ("console", "worker", "backup", "restore", "api-key", "migrate-data")
 USAGE = (
     "usage: python -m bot [console [--staff] | worker | backup PATH | restore PATH"
     " | api-key create NAME --scope read|write | api-key list | api-key revoke NAME"
-    " | api-key audit]"
+    " | api-key audit | migrate-data --from SQLITE_URL --to POSTGRES_URL [--media-to DIR]]"
 )
 
 
@@ -448,6 +448,11 @@ def main(argv: Sequence[str]) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if mode in {"backup", "restore"}:
         return run_admin(mode, argv[1:], settings)
+    if mode == "migrate-data":
+        # Loads the PostgreSQL driver: only for this mode (a SQLite bot never loads libpq).
+        from bot.migrate_data import run_migrate_data  # noqa: PLC0415
+
+        return run_migrate_data(argv[1:], settings)
     if mode == "api-key":
         try:
             return run_api_key(argv[1:], settings)

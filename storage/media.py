@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from domain.media import MediaRefused, image_extension, is_media_ref, media_ref
 from storage.errors import ConfigurationError
 from storage.url import sqlite_path
 
-__all__ = ["DEFAULT_MEDIA_MAX_BYTES", "FileMediaStore", "default_media_dir"]
+__all__ = ["DEFAULT_MEDIA_MAX_BYTES", "FileMediaStore", "copy_media", "default_media_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,3 +130,34 @@ class FileMediaStore:
             logger.warning("kept photo %s not deleted: %s", ref, error)
             return False
         return True
+
+
+def copy_media(source: Path, target: Path) -> tuple[int, int]:
+    """Copy the kept photos of ``source`` into ``target`` (created); (copied, already there).
+
+    Names are the SHA-256 of the content, so a file of the same name is the same photo and is
+    left alone; each copy goes to a temporary name first and is renamed into place.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    copied = present = 0
+    for path in sorted(source.iterdir()) if source.is_dir() else []:
+        if not (is_media_ref("media:" + path.name) and path.is_file()):
+            continue
+        destination = target / path.name
+        if destination.is_file():
+            present += 1
+            continue
+        descriptor, temporary = tempfile.mkstemp(dir=target, prefix=".incoming-")
+        try:
+            with os.fdopen(descriptor, "wb") as file, path.open("rb") as original:
+                shutil.copyfileobj(original, file)
+                file.flush()
+                os.fsync(file.fileno())
+            shutil.copystat(path, temporary)
+            os.replace(temporary, destination)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        copied += 1
+    return copied, present

@@ -79,7 +79,7 @@ def test_an_unknown_mode_prints_the_usage(tmp_path: Path) -> None:
     usage = (
         "usage: python -m bot [console [--staff] | worker | backup PATH | restore PATH"
         " | api-key create NAME --scope read|write | api-key list | api-key revoke NAME"
-        " | api-key audit]"
+        " | api-key audit | migrate-data --from SQLITE_URL --to POSTGRES_URL [--media-to DIR]]"
     )
     assert usage in result.stderr
 
