@@ -485,6 +485,12 @@ class RequestService:
             done_at=None,
         )
 
+    async def lock(self, session: StoreSession, request_id: int) -> Request:
+        """The request, locked for the rest of the transaction as a change locks it (raises
+        ``RequestNotFound``): for callers that must decide on what is stored before changing
+        it (``services.open311``)."""
+        return await self._require(session, request_id)
+
     async def _require(self, session: StoreSession, request_id: int) -> Request:
         """The request to change, locked for the rest of the transaction (``lock``): two
         operators, an operator and the deadline job, or two instances never both act on the

@@ -20,11 +20,14 @@ from domain.identity import ChannelName, UserRef
 from domain.requests import Actor, Request, Status
 from services.deadlines import DeadlineWatch
 from services.followups import FollowupService, FollowupSettings
+from services.open311 import Open311Service
+from services.open311_params import IncomingUpdate
 from services.relay import OUTBOX_KIND_STAFF, RelayService
 from services.requests import RequestService
 from services.routing import load_routing
 from storage.base import ConversationState, Resident, StoreSession
 from storage.followups import FollowupOutcome
+from storage.open311 import ApiScope
 from storage.postgres import PostgresStorage
 from storage.relay import RelayDirection
 from tests.postgres import fresh_schema
@@ -310,3 +313,38 @@ async def test_a_state_saved_while_retention_forgets_old_states_is_kept(
     async with first.transaction() as session:
         state = await session.conversations.load(alice.id)
     assert state.step == "fresh"
+
+
+@pytest.mark.timeout(60)
+async def test_one_open311_update_posted_to_two_instances_is_applied_once(
+    instances: tuple[PostgresStorage, PostgresStorage], clock: ManualClock
+) -> None:
+    service = make_service(clock)
+    first, _ = instances
+    _, request = await filed(first, service, clock)
+    api = Open311Service(service)
+    async with first.transaction() as session:
+        key = await session.open311.create_key(
+            "back-office", ApiScope.WRITE, "hash-1", now=clock.now()
+        )
+    update = IncomingUpdate(
+        update_id="bo-17",
+        request_id=request.id,
+        status="closed",
+        description="Трубу замінено",
+        updated_at=clock.now(),
+    )
+    results: list[tuple[object, bool]] = []
+
+    async def post(session: StoreSession) -> None:
+        results.append(await api.post_update(session, key, update))
+
+    # Without the request locked before the update_id is looked up, the second finds no
+    # posted update, then (the request being done by then) refuses done -> done with a 400.
+    await race(instances, post, post)
+
+    assert [changed for _, changed in results] == [True, False]
+    assert results[0][0] == results[1][0]
+    async with first.transaction() as session:
+        history = await session.requests.history(request.id)
+    assert [entry.to_status for entry in history].count(Status.DONE) == 1
