@@ -67,7 +67,9 @@ class Conversation:
     Per message: one transaction checks the update key, loads the resident and their state, runs
     the step, saves the state and remembers the key. Replies are returned only after the commit
     (invariant 1); a redelivered update finds its key and gets no second answer (invariant 3).
-    Messages of one person are handled one at a time, in arrival order.
+    Messages of one person are handled one at a time, in arrival order: in this process by a
+    per-person lock, across instances on one database by the resident's lock in the
+    transaction (``StoreSession.lock_resident``).
     """
 
     def __init__(
@@ -136,8 +138,13 @@ class Conversation:
         try:
             prepared = await self._prepare(incoming)
             async with self.storage.transaction() as session:
+                # The resident's lock first: another instance handling this resident's other
+                # message (or this very update, redelivered) waits here until that one has
+                # committed, and then reads its key and its state. Within this process
+                # ``self._locks`` already keeps the arrival order.
+                await session.lock_resident(incoming.user)
                 now = self.clock.now()
-                # Remembered first, in the same transaction: a failure below rolls it back so a
+                # Remembered next, in the same transaction: a failure below rolls it back so a
                 # redelivery is processed; a duplicate finds it and changes nothing.
                 if key and not await session.updates.remember(key, now=now):
                     logger.info("duplicate update %s ignored", key, extra={"update_key": key})

@@ -18,7 +18,7 @@ from domain.clock import Clock
 from domain.identity import UserRef
 from domain.messages import Reply
 from domain.metrics import NO_METRICS, Metrics
-from domain.requests import Request
+from domain.requests import Request, Status
 from domain.texts import Texts
 from services import cards
 from services.outbox import enqueue, outbox_key
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 # database would flood the staff chat); the digest still counts them as overdue.
 LOOKBACK = timedelta(days=7)
 _BATCH = 50
+# The statuses that still wait for an acknowledgement (as ``EscalationStore.missed`` lists).
+_AWAITING_ACK = frozenset({Status.NEW, Status.REOPENED})
 
 
 class DeadlineWatch:
@@ -89,17 +91,36 @@ class DeadlineWatch:
             buttons=cards.card_buttons(request, self.texts, "uk"),
         )
 
+    @staticmethod
+    async def _still_missed(session: StoreSession, missed: MissedDeadline) -> Request | None:
+        """The request, locked as a status change locks it (the resident's lock, then the
+        row), if it still misses that deadline: the list was read without locks, and an
+        operator on another instance may have acknowledged or resolved it since (their change
+        committed, or waited for here), which must not be escalated."""
+        found = await session.requests.get(missed.request_id)
+        if found is None:
+            return None
+        await session.lock_resident(found.resident)
+        request = await session.requests.lock(missed.request_id)
+        if request is None:
+            return None
+        if missed.kind is DeadlineKind.ACKNOWLEDGE:
+            waiting = request.status in _AWAITING_ACK and request.ack_due == missed.deadline
+        else:
+            waiting = request.is_open and request.resolve_due == missed.deadline
+        return request if waiting else None
+
     async def escalate_due(self, session: StoreSession) -> int:
         """Escalate every deadline missed since ``LOOKBACK`` and not escalated yet."""
         now = self.clock.now()
         count = 0
         for missed in await session.escalations.missed(now=now, since=now - LOOKBACK, limit=_BATCH):
+            request = await self._still_missed(session, missed)
+            if request is None:
+                continue
             if not await session.escalations.record(
                 missed.request_id, missed.kind, missed.deadline, now=now
             ):
-                continue
-            request = await session.requests.get(missed.request_id)
-            if request is None:
                 continue
             deadline = int(missed.deadline.timestamp())
             if self.staff_chat is not None:

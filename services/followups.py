@@ -181,7 +181,15 @@ class FollowupService:
         None when it was not reopened (already reopened, or staff changed it meanwhile)."""
         now = self.clock.now()
         text = reason.strip()[:MAX_TEXT] if reason and reason.strip() else None
-        request = await session.requests.get(followup.request_id)
+        # The resident's lock, then the request's row, as a status change takes them: the
+        # resident's reason and the job reopening without one (``reopen_unexplained``) on two
+        # instances take turns, and the request checked below is the one stored, not a stale
+        # read an operator changed meanwhile.
+        found = await session.requests.get(followup.request_id)
+        if found is None:
+            return None
+        await session.lock_resident(found.resident)
+        request = await session.requests.lock(found.id)
         if request is None:
             return None
         outcome = self.texts.get(
@@ -284,7 +292,10 @@ class FollowupService:
             asked_before=now - self.settings.reminder_after, limit=_BATCH
         ):
             # Marked first: whatever happens below, this follow-up is never looked at again.
-            await session.followups.mark_reminded(followup.id, now=now)
+            # Not marked (and not reminded) when the resident answered since it was listed:
+            # their answer, committed on another instance, wins over the reminder.
+            if not await session.followups.mark_reminded(followup.id, now=now):
+                continue
             request = await session.requests.get(followup.request_id)
             resident = await session.residents.get_by_id(followup.resident_id)
             current = (

@@ -37,6 +37,7 @@ from domain.requests import (
     Request,
     RequestDraft,
     RequestError,
+    RequestNotFound,
     Status,
     StatusChange,
     format_number,
@@ -234,12 +235,19 @@ class Open311Service:
     ) -> tuple[View, bool]:
         """Apply ``update`` as an operator's button would; (the update, whether it changed
         anything). The same ``update_id`` again returns the first result and changes nothing."""
+        # The request is locked before ``update_id`` is looked up: the same update posted to
+        # two instances at once (a back office retrying) is applied by the first, and the
+        # second, waiting here, then finds it and answers with the first's result instead of
+        # applying it again or refusing a change to the status it already has.
+        try:
+            request: Request | None = await self.requests.lock(session, update.request_id)
+        except RequestNotFound:
+            request = None
         posted = await session.open311.posted_update(update.update_id)
         if posted is not None:
             if posted.request_id != update.request_id:
                 raise Open311Error(400, "update_id was already used for another service request")
             return await self._posted_view(session, posted), False
-        request = await session.requests.get(update.request_id)
         if request is None:
             raise Open311Error(404, "no such service request")
         wanted = _wanted_status(update.status, request.status)

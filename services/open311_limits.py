@@ -1,4 +1,9 @@
-"""The per-key rate limit of the Open311 API: a token bucket per key, in this process."""
+"""The per-key rate limit of the Open311 API: a token bucket per key, in this process.
+
+Per instance on purpose (issue 14): the limit protects each process from one runaway client,
+and the database enforces nothing that depends on it. With N instances behind a balancer a
+key may make up to N times ``per_minute`` calls in total; divide the configured rate by the
+number of instances when a deployment-wide limit matters."""
 
 from __future__ import annotations
 

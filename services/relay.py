@@ -179,15 +179,10 @@ class RelayService:
     ) -> int:
         """Hand the session's pending messages (and, the first time, its header with the
         operator buttons) to the outbox for ``destination``; return how many messages."""
-        relay = await session.relay.get(relay_id)
-        if relay is None:
-            raise RelayNotFound(relay_id)
+        relay, resident = await self._locked(session, relay_id)
         pending = await session.relay.pending(relay_id)
         if not pending:
             return 0
-        resident = await session.residents.get_by_id(relay.resident_id)
-        if resident is None:
-            raise RelayNotFound(relay_id)
         if relay.staff_chat is None:
             await session.relay.set_staff_chat(relay_id, destination)
         chat = relay.staff_chat or destination
@@ -235,14 +230,9 @@ class RelayService:
         cannot show (``photo_shown_in``: a Telegram file_id in Viber) is dropped and only the
         caption goes. Raises ``RelayNotFound`` / ``RelayClosed``.
         """
-        relay = await session.relay.get(relay_id)
-        if relay is None:
-            raise RelayNotFound(relay_id)
+        relay, resident = await self._locked(session, relay_id)
         if not relay.is_open:
             raise RelayClosed(relay_id)
-        resident = await session.residents.get_by_id(relay.resident_id)
-        if resident is None:
-            raise RelayNotFound(relay_id)
         photo_dropped = photo_ref is not None and not photo_shown_in(
             photo_ref, taken_in=photo_channel, shown_in=resident.user.channel
         )
@@ -309,17 +299,12 @@ class RelayService:
 
         Raises ``RelayNotFound`` / ``RelayClosed`` (a second press changes nothing).
         """
-        relay = await session.relay.get(relay_id)
-        if relay is None:
-            raise RelayNotFound(relay_id)
+        relay, resident = await self._locked(session, relay_id)
         closed = await session.relay.close(
             relay_id, by=f"operator:{actor.id}", outcome=outcome, now=now
         )
         if not closed:
             raise RelayClosed(relay_id)
-        resident = await session.residents.get_by_id(relay.resident_id)
-        if resident is None:
-            raise RelayNotFound(relay_id)
         for listener in self._closed_listeners:
             await listener(session, resident.id, now)
         await enqueue(
@@ -357,14 +342,9 @@ class RelayService:
         Chosen over restarting the intake for the resident: it needs nothing more from a
         resident who has already explained everything, and the operator refines the card.
         """
-        relay = await session.relay.get(relay_id)
-        if relay is None:
-            raise RelayNotFound(relay_id)
+        relay, resident = await self._locked(session, relay_id)
         if not relay.is_open:
             raise RelayClosed(relay_id)
-        resident = await session.residents.get_by_id(relay.resident_id)
-        if resident is None:
-            raise RelayNotFound(relay_id)
         messages = [
             m for m in await session.relay.messages(relay_id) if m.direction is RelayDirection.IN
         ]
@@ -385,6 +365,24 @@ class RelayService:
             number=request.number,
         )
         return request
+
+    async def _locked(self, session: StoreSession, relay_id: int) -> tuple[RelaySession, Resident]:
+        """The conversation and its resident, read again under the resident's lock
+        (``StoreSession.lock_resident``). Everything that changes a conversation holds that
+        lock: the resident's own messages (the engine takes it), forwarding, operators'
+        answers, closing, the request made from it, the resident's erasure. So two instances
+        never forward the same pending messages twice or lose one between them, an answer is
+        never queued after the conversation was closed or erased, and a request made from a
+        conversation cannot escape an erasure running at the same time."""
+        relay = await session.relay.get(relay_id)
+        resident = None if relay is None else await session.residents.get_by_id(relay.resident_id)
+        if resident is None:
+            raise RelayNotFound(relay_id)
+        await session.lock_resident(resident.user)
+        relay = await session.relay.get(relay_id)
+        if relay is None:
+            raise RelayNotFound(relay_id)
+        return relay, resident
 
     async def _tell_staff(
         self, session: StoreSession, relay: RelaySession, text: str, now: datetime

@@ -485,10 +485,27 @@ class RequestService:
             done_at=None,
         )
 
+    async def lock(self, session: StoreSession, request_id: int) -> Request:
+        """The request, locked for the rest of the transaction as a change locks it (raises
+        ``RequestNotFound``): for callers that must decide on what is stored before changing
+        it (``services.open311``)."""
+        return await self._require(session, request_id)
+
     async def _require(self, session: StoreSession, request_id: int) -> Request:
         """The request to change, locked for the rest of the transaction (``lock``): two
         operators, an operator and the deadline job, or two instances never both act on the
-        status they read before the other wrote."""
+        status they read before the other wrote.
+
+        The resident's lock is taken before the row's (``StoreSession.lock_resident``), the
+        order the conversation takes them in: a change racing the resident's own message (an
+        erasure, an answer, a follow-up) waits for it instead of deadlocking with it, and
+        what the change writes into the resident's conversation state (``AwaitAnswer``) is
+        never overwritten by a message handled at the same time. A request's resident never
+        changes, so reading it before the lock is safe."""
+        found = await session.requests.get(request_id)
+        if found is None:
+            raise RequestNotFound(request_id)
+        await session.lock_resident(found.resident)
         request = await session.requests.lock(request_id)
         if request is None:
             raise RequestNotFound(request_id)

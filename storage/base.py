@@ -143,6 +143,14 @@ class StoreSession(Protocol):
     @property
     def open311(self) -> Open311Store: ...
 
+    async def lock_resident(self, user: UserRef) -> None:
+        """Hold the resident's lock to the end of this transaction: every transaction that
+        reads and rewrites what belongs to one resident (their conversation state, their
+        relay, their personal data) takes it first, so two instances handling two messages of
+        one resident run one after the other. The resident need not exist yet. A no-op where
+        every transaction already writes alone (SQLite's one writer)."""
+        ...
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once this transaction has committed, never when it rolls back (a
         snapshot never commits): for counting what happened (metrics), not for work that must

@@ -115,7 +115,10 @@ class FollowupStore(Protocol):
         """Asked, unanswered and not reminded, asked at or before ``asked_before``."""
         ...
 
-    async def mark_reminded(self, followup_id: int, *, now: datetime) -> bool: ...
+    async def mark_reminded(self, followup_id: int, *, now: datetime) -> bool:
+        """Record the reminder once, while the follow-up is still unanswered; False otherwise
+        (reminded already, or answered meanwhile)."""
+        ...
 
     async def answer(self, followup_id: int, outcome: FollowupOutcome, *, now: datetime) -> bool:
         """Record the outcome once; False if it was already answered."""

@@ -54,6 +54,12 @@ class StaffAuthorizer:
         self.executor_chats = dict(executor_chats or {})
         self.ttl = ttl
         self._monotonic = monotonic
+        # Per instance on purpose (issue 14): membership is Telegram's fact, not ours, so a
+        # shared table would only be another copy of it. Each instance asks Telegram at most
+        # once per ``ttl`` per (chat, user); an operator removed from the staff chat keeps
+        # acting for at most ``ttl`` after the removal on any instance, exactly as with one
+        # instance (the bound does not grow with the number of instances). A failed lookup is
+        # never cached (fail closed). ``OPERATOR_IDS`` is configuration, the same everywhere.
         self._cache: dict[tuple[int, int], tuple[float, bool]] = {}
 
     def is_staff_chat(self, chat_id: int) -> bool:

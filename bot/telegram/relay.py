@@ -84,6 +84,10 @@ class TelegramRelayDesk:
         self.staff_chat_id = staff_chat_id
         self.forum_ttl = forum_ttl
         self._monotonic = monotonic
+        # Per instance on purpose (issue 14): "is the staff chat a forum?" is Telegram's fact,
+        # believed for ``forum_ttl``. The lock only spares this process a second topic for
+        # one resident; across instances ``add_topic`` in the database decides the winner
+        # and the loser's topic is deleted (``topic_for``).
         self._forum: tuple[float, bool] | None = None
         self._locks: KeyedLocks[int] = KeyedLocks()
 

@@ -69,6 +69,12 @@ class ViberChannel:
         if sender_avatar:
             self._sender["avatar"] = sender_avatar
         self._more_label = more_label
+        # Per instance, and lost on a restart: the pages of the keyboard this process sent
+        # last to each person. A "more" press that reaches another instance (or this one after
+        # a restart) finds none, and the webhook falls back to the conversation, which answers
+        # it as an outdated button with the menu (``ViberWebhook._more``): a worse answer,
+        # never a wrong change. Routing a person's callbacks to one instance avoids it; a
+        # shared table would be the fix if paged keyboards become common (issue 14).
         self._pages: OrderedDict[str, _Pages] = OrderedDict()
 
     @property

@@ -109,6 +109,12 @@ class ViberWebhook:
         self._welcome_timeout = welcome_timeout
         self._shutdown_grace = shutdown_grace
         self._monotonic = monotonic
+        # Per instance on purpose (issue 14). The tokens are a fast path only: a redelivery
+        # Viber sends to another instance is still found by its update key
+        # (``viber:<message_token>`` in the shared ``processed_updates``, remembered in the
+        # message's own transaction under the resident's lock). The per-user locks keep this
+        # process's callbacks of one person in order; across instances the resident's lock in
+        # the database does (``StoreSession.lock_resident``).
         self._recent_tokens: OrderedDict[str, float] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._user_locks: dict[str, tuple[asyncio.Lock, int]] = {}

@@ -1,10 +1,12 @@
 """The PostgreSQL backend: a connection pool, numbered migrations under an advisory lock.
 
 Transactions: each :meth:`PostgresStorage.transaction` borrows a pooled connection and runs
-``BEGIN`` .. ``COMMIT`` (READ COMMITTED). The services of today read, change and write back
-relying on SQLite's one writer at a time, so the transactions of one process are serialized
-here too (an ``asyncio.Lock``), exactly as on SQLite; row locks that let them run side by side
-and stay correct across several instances are the next part of issue 14. Snapshots
+``BEGIN`` .. ``COMMIT`` (READ COMMITTED). The transactions of one process are serialized here
+(an ``asyncio.Lock``), exactly as on SQLite. Across processes on one database, what is read
+and written back is locked first: the resident's advisory lock
+(``PostgresStoreSession.lock_resident``, always taken before any row lock), then the rows
+(``RequestStore.lock``: ``SELECT … FOR UPDATE``), or decided by a unique key with
+``ON CONFLICT``. Snapshots
 (``REPEATABLE READ READ ONLY``) do not take that lock: statistics and exports run on a pooled
 connection of their own while residents' messages go on.
 

@@ -117,8 +117,9 @@ class PostgresFollowupStore:
     async def mark_reminded(self, followup_id: int, *, now: datetime) -> bool:
         changed = await change(
             self._db,
-            "UPDATE followups SET reminded_at = %s WHERE id = %s AND reminded_at IS NULL",
-            (now, followup_id),
+            "UPDATE followups SET reminded_at = %s WHERE id = %s AND reminded_at IS NULL"
+            " AND status = %s",
+            (now, followup_id, FollowupStatus.ASKED.value),
         )
         return changed == 1
 

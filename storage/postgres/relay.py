@@ -304,7 +304,15 @@ class PostgresStaffPromptStore:
         now: datetime,
     ) -> int:
         # A newer prompt to the same operator in the same place replaces the older one, so
-        # "the next message" never answers a question asked before it.
+        # "the next message" never answers a question asked before it. The operator's place is
+        # locked first (to the end of the transaction): two prompts added at once on two
+        # instances take turns, and the second closes the first's instead of both staying open.
+        await fetch_one(
+            self._db,
+            "SELECT pg_advisory_xact_lock(hashtextextended('staff-prompt:' || current_schema()"
+            " || ':' || %s || ':' || %s || ':' || COALESCE(%s::bigint::text, ''), 0)) AS locked",
+            (chat_id, user_id, thread_id),
+        )
         await change(
             self._db,
             "UPDATE staff_prompts SET done = true WHERE chat_id = %s AND user_id = %s"

@@ -197,6 +197,10 @@ class PostgresRequestStore:
     async def add_photos(self, request_id: int, refs: Collection[str]) -> None:
         if not refs:
             return
+        # The request's row locked first: two instances adding photos to one request take
+        # turns, and the second numbers its photos after the first's (MAX + 1 read by both
+        # would collide on the primary key).
+        await fetch_one(self._db, "SELECT id FROM requests WHERE id = %s FOR UPDATE", (request_id,))
         row = await fetch_one(
             self._db,
             "SELECT COALESCE(MAX(position), -1) AS last FROM request_photos WHERE request_id = %s",

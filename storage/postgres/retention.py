@@ -36,14 +36,18 @@ class PostgresRetentionStore:
         )
 
     async def forget_conversations(self, *, before: datetime, limit: int) -> int:
+        # ``updated_at`` is checked again on the row deleted, not only in the subquery: a state
+        # saved by another instance's transaction while this one waited for its row is checked
+        # as saved (READ COMMITTED re-evaluates the row's own conditions, not the subquery's),
+        # so a resident's fresh step is never deleted for being old a moment ago.
         return await change(
             self._db,
-            "DELETE FROM conversation_states WHERE resident_id IN ("
+            "DELETE FROM conversation_states WHERE updated_at < %s AND resident_id IN ("
             " SELECT c.resident_id FROM conversation_states AS c WHERE c.updated_at < %s"
             " AND NOT EXISTS (SELECT 1 FROM relay_sessions AS r"
             "   WHERE r.resident_id = c.resident_id AND r.status = 'open')"
             " ORDER BY c.updated_at LIMIT %s)",
-            (before, limit),
+            (before, before, limit),
         )
 
     async def media_in_use(self, refs: Sequence[str]) -> set[str]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from domain.identity import UserRef
 from storage.postgres.card_copies import PostgresCardCopyStore
-from storage.postgres.connection import Connection
+from storage.postgres.connection import Connection, fetch_one
 from storage.postgres.consultations import PostgresConsultationStore
 from storage.postgres.followups import PostgresEscalationStore, PostgresFollowupStore
 from storage.postgres.open311 import PostgresOpen311Store
@@ -23,6 +24,14 @@ from storage.postgres.stores import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A transaction-level advisory lock per resident (released at COMMIT or ROLLBACK), keyed by the
+# channel identity so that it can be taken before the resident's row exists. The schema's
+# name is part of the key: two schemas on one server (tests) never wait for each other.
+_RESIDENT_LOCK = (
+    "SELECT pg_advisory_xact_lock(hashtextextended("
+    "'resident:' || current_schema() || ':' || %s || ':' || %s, 0)) AS locked"
+)
 
 
 class PostgresStoreSession:
@@ -46,6 +55,9 @@ class PostgresStoreSession:
         self.privacy = PostgresPrivacyStore(db)
         self.retention = PostgresRetentionStore(db)
         self._after_commit: list[Callable[[], None]] = []
+
+    async def lock_resident(self, user: UserRef) -> None:
+        await fetch_one(self.db, _RESIDENT_LOCK, (user.channel.value, user.user_id))
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)

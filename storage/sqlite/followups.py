@@ -117,8 +117,9 @@ class SqliteFollowupStore:
 
     async def mark_reminded(self, followup_id: int, *, now: datetime) -> bool:
         cursor = await self._db.execute(
-            "UPDATE followups SET reminded_at = ? WHERE id = ? AND reminded_at IS NULL",
-            (to_db_time(now), followup_id),
+            "UPDATE followups SET reminded_at = ? WHERE id = ? AND reminded_at IS NULL"
+            " AND status = ?",
+            (to_db_time(now), followup_id, FollowupStatus.ASKED.value),
         )
         return cursor.rowcount == 1
 

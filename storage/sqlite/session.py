@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from domain.identity import UserRef
 from storage.sqlite.card_copies import SqliteCardCopyStore
 from storage.sqlite.connection import Connection
 from storage.sqlite.consultations import SqliteConsultationStore
@@ -41,6 +42,9 @@ class SqliteStoreSession:
         self.retention = SqliteRetentionStore(db)
         self.open311 = SqliteOpen311Store(db)
         self._after_commit: list[Callable[[], None]] = []
+
+    async def lock_resident(self, user: UserRef) -> None:
+        """Nothing to take: ``BEGIN IMMEDIATE`` already made this transaction the only writer."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
