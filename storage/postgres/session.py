@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from storage.outbox import OutboxLease
 from storage.postgres.card_copies import PostgresCardCopyStore
 from storage.postgres.connection import Connection
 from storage.postgres.consultations import PostgresConsultationStore
@@ -28,12 +29,12 @@ logger = logging.getLogger(__name__)
 class PostgresStoreSession:
     """The ``StoreSession`` of the PostgreSQL backend."""
 
-    def __init__(self, db: Connection) -> None:
+    def __init__(self, db: Connection, lease: OutboxLease) -> None:
         self.db = db
         self.residents = PostgresResidentStore(db)
         self.conversations = PostgresConversationStore(db)
         self.updates = PostgresUpdateStore(db)
-        self.outbox = PostgresOutboxStore(db)
+        self.outbox = PostgresOutboxStore(db, lease)
         self.relay = PostgresRelayStore(db)
         self.staff_prompts = PostgresStaffPromptStore(db)
         self.requests = PostgresRequestStore(db)
