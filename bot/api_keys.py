@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from bot.settings import Settings
 from domain.clock import SystemClock
 from services.open311_keys import ApiKeys, InvalidKeyName
-from storage.open311 import ApiScope, KeyNameTaken
 from storage.open import open_storage
+from storage.open311 import ApiScope, KeyNameTaken
 
 __all__ = ["USAGE", "run_api_key"]
 

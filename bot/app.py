@@ -1,5 +1,11 @@
-"""The run modes: the messengers (Telegram polling or webhook, Viber webhook), the console and
-the worker, with their start-up and graceful shutdown, and ``main`` (the command line).
+"""The run modes: the messengers (Telegram polling or webhook, Viber webhook), the console,
+``web`` (webhooks only) and the worker, with their start-up and graceful shutdown, and ``main``
+(the command line).
+
+Several instances may share one database (PostgreSQL) behind one webhook URL: every instance
+answers the updates it receives; one of them at a time, elected by an advisory lock with
+fail-over (``notifications.leader``), delivers the outbox and runs the scheduled jobs.
+``python -m bot web`` never takes part: webhooks and their immediate replies only.
 
 Every part is built by the composition root, ``bot.compose``; this module starts, connects and
 stops them."""
@@ -106,8 +112,9 @@ def console_staff(
 
 
 async def run_worker_mode(settings: Settings) -> None:
-    """``python -m bot worker``: only deliver the outbox and tick the jobs, until SIGTERM or
-    SIGINT (a second one exits at once)."""
+    """``python -m bot worker``: only deliver the outbox and tick the jobs (while this instance
+    is the elected leader; a follower waits to take over), until SIGTERM or SIGINT (a second
+    one exits at once)."""
     core = await build_core(settings)
     ops = build_ops(core)
     api = build_api(core)
@@ -122,9 +129,12 @@ async def run_worker_mode(settings: Settings) -> None:
         api.routes.wake = notifier.worker.notify
         await api.start(settings.api_host, settings.api_port)
         logger.info("delivery worker started")
-        assert notifier.task is not None
+        logger.info("this instance is the %s of the delivery and the scheduled jobs", notifier.role)
+        # Until a signal, or until the election (or, without one, the worker) ends by itself.
+        running = notifier.election.task if notifier.election is not None else notifier.task
+        assert running is not None
         waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait([waiter, notifier.task], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([waiter, running], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
     finally:
         ops.begin_shutdown()
@@ -151,13 +161,21 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
             loop.add_signal_handler(signum, on_signal, signum)
 
 
-async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+async def run_messengers(
+    settings: Settings, *, stop: asyncio.Event | None = None, deliver: bool = True
+) -> None:
     """Run Telegram (polling or webhook) and Viber (webhook) until ``stop`` is set or a signal.
 
-    Start-up order: the delivery worker recovers what a killed process left in flight before
-    any update is taken. Shutdown order: stop taking updates (the listener closes, polling
-    stops), finish the updates in flight and send their replies, let the worker finish its
-    sends, close the database (each step bounded by SHUTDOWN_GRACE).
+    ``deliver``: take part in the election of the deployment's delivery worker and scheduler
+    (the default mode); False for ``python -m bot web``: webhooks and the replies to their
+    updates only, no outbox delivery, no scheduled jobs, and never polling (so never
+    ``deleteWebhook``: the webhook is shared by every instance).
+
+    Start-up order: the election's first round (a single instance leads at once; its worker
+    recovers what a dead sender left, by expired leases) before any update is taken. Shutdown
+    order: stop taking updates (the listener closes, polling stops), finish the updates in
+    flight and send their replies, let the worker finish its sends, close the database (each
+    step bounded by SHUTDOWN_GRACE).
     """
     from bot.telegram.channel import TelegramChannel  # noqa: PLC0415 - only when configured
     from bot.telegram.relay import sweep_forever  # noqa: PLC0415
@@ -172,6 +190,11 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
     from bot.telegram.stats import StaffStats  # noqa: PLC0415
     from bot.telegram.stats import create_router as stats_router  # noqa: PLC0415
 
+    if not deliver and not settings.webhook_base_url:
+        raise ConfigurationError(
+            "`python -m bot web` serves webhooks only: set WEBHOOK_BASE_URL (polling, which"
+            " would delete the shared webhook, is never used in this mode)"
+        )
     stop = stop or asyncio.Event()
     install_signal_handlers(stop)
     grace = settings.shutdown_grace
@@ -262,12 +285,17 @@ async def run_messengers(settings: Settings, *, stop: asyncio.Event | None = Non
                 deliver=replies.send,
                 keep_photo=keeper.keep if keeper is not None else None,
             )
-        # Before the first update is taken: what a killed process left in flight is recovered.
-        notifier = await start_notifier(core, channels)
-        ops.notifier = notifier
-        staff_stats.wake_worker = notifier.worker.notify
-        # The Open311 API (API_PORT): its cards and messages go through the same outbox.
-        api.routes.wake = notifier.worker.notify
+        if deliver:
+            # Before the first update is taken: the first round of the election.
+            notifier = await start_notifier(core, channels)
+            ops.notifier = notifier
+            staff_stats.wake_worker = notifier.worker.notify
+            # The Open311 API (API_PORT): its cards and messages go through the same outbox.
+            api.routes.wake = notifier.worker.notify
+        else:
+            # The elected leader's worker finds what this instance queues by polling.
+            ops.delivers = False
+            logger.info("web mode: webhooks only; the elected instance delivers the outbox")
         await api.start(settings.api_host, settings.api_port)
         if app.router.routes():
             runner = web.AppRunner(app, access_log_class=RefusedRequestsLog, shutdown_timeout=grace)
@@ -412,9 +440,9 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-MODES = ("console", "worker", "backup", "restore", "api-key", "migrate-data")
+MODES = ("console", "web", "worker", "backup", "restore", "api-key", "migrate-data")
 USAGE = (
-    "usage: python -m bot [console [--staff] | worker | backup PATH | restore PATH"
+    "usage: python -m bot [console [--staff] | web | worker | backup PATH | restore PATH"
     " | api-key create NAME --scope read|write | api-key list | api-key revoke NAME"
     " | api-key audit | migrate-data --from SQLITE_URL --to POSTGRES_URL [--media-to DIR]]"
 )
@@ -480,6 +508,15 @@ def main(argv: Sequence[str]) -> int:
 def run_mode(mode: str, settings: Settings, *, staff: bool = False) -> int:
     if mode == "worker":
         asyncio.run(run_worker_mode(settings))
+        return 0
+    if mode == "web":
+        if settings.telegram_token is None and settings.viber_token is None:
+            print(
+                "error: `python -m bot web` needs TELEGRAM_TOKEN or VIBER_TOKEN (see .env.example)",
+                file=sys.stderr,
+            )
+            return 2
+        asyncio.run(run_messengers(settings, deliver=False))
         return 0
     configured = settings.telegram_token is not None or settings.viber_token is not None
     if mode == "auto" and not configured and not sys.stdin.isatty():

@@ -66,6 +66,7 @@ from storage.base import Resident, Storage
 from storage.maintenance import DatabaseHealth, DatabaseMaintenance
 from storage.media import FileMediaStore, default_media_dir
 from storage.open import maintenance_of, open_storage
+from storage.outbox import OutboxLease
 from storage.relay import RelaySession
 
 logger = logging.getLogger(__name__)
@@ -250,6 +251,8 @@ async def build_core(
     storage = await open_storage(
         settings.database_url, base=base, pool_size=settings.database_pool_size
     )
+    # What this process claims in the outbox is leased to it for OUTBOX_LEASE_SECONDS.
+    storage.outbox_lease = OutboxLease(storage.outbox_lease.owner, settings.outbox_lease_seconds)
     # The operator relay: a conversation needs a staff chat to go to (Telegram's desk is given
     # to the forwarder when the bot starts; until then messages wait as pending).
     relay = RelayForwarder(
@@ -441,4 +444,8 @@ def create_notifier(
         database=core.maintenance,
     )
     scheduler = NotificationScheduler(jobs) if with_scheduler else None
-    return Notifier(worker, jobs, scheduler, limiter, closers)
+    notifier = Notifier(worker, jobs, scheduler, limiter, closers)
+    # One active delivery worker and scheduler per deployment, elected (notifications.leader).
+    notifier.leader_lock = storage.leader_lock("delivery")
+    notifier.leader_timeout = settings.leader_timeout
+    return notifier

@@ -9,7 +9,11 @@ loopback or a private network:
   ``database`` (a real, tiny write transaction commits within :data:`CHECK_TIMEOUT`: a database
   locked by another process or not writable fails), ``migrations`` (the database is at the
   newest migration this code knows), ``delivery_worker`` and ``scheduler`` (their tasks run),
-  and ``shutdown`` (503 ``shutting down`` from the first step of a graceful stop on).
+  and ``shutdown`` (503 ``shutting down`` from the first step of a graceful stop on). ``role``
+  says what this instance does about the deployment-wide jobs: ``leader`` (delivers and
+  schedules), ``follower`` (idle by design, ready to take over: its worker and scheduler are
+  not asked for, only that it keeps competing for the lead), ``web`` (``python -m bot web``:
+  webhooks only). ``bot_leader`` (1 or 0) in ``/metrics`` says the same.
 * ``GET /metrics``: the Prometheus text format (``prometheus-client``) of a registry of this
   process's own (a test can build several). The low layers report events through
   ``domain.metrics.Metrics``; :class:`PrometheusMetrics` is the implementation the composition
@@ -123,6 +127,12 @@ class PrometheusMetrics:
             "Age of the oldest pending outbox message (0 when none), read when scraped",
             registry=r,
         )
+        self.leader = Gauge(
+            "bot_leader",
+            "1 while this instance is the elected leader (delivers the outbox and runs the"
+            " scheduled jobs), else 0",
+            registry=r,
+        )
         ProcessCollector(registry=r)
         # Every series that exists from the start: a rate() over a new label set needs its zero.
         for channel in CHAT_CHANNELS:
@@ -170,6 +180,14 @@ class Running(Protocol):
     @property
     def scheduler_running(self) -> bool: ...
 
+    @property
+    def role(self) -> str:
+        """``leader``, ``follower`` or ``starting`` (taking over)."""
+        ...
+
+    @property
+    def election_running(self) -> bool: ...
+
 
 class OpsServer:
     """The ops listener: :meth:`start` (nothing without a port), :meth:`begin_shutdown`,
@@ -190,6 +208,8 @@ class OpsServer:
         self.clock = clock
         self.timeout = timeout
         self.notifier: Running | None = None
+        # False in ``python -m bot web``: no worker or scheduler here, by design.
+        self.delivers = True
         self.shutting_down = False
         self._runner: web.AppRunner | None = None
 
@@ -244,14 +264,28 @@ class OpsServer:
             "shutdown": "ok",
         }
         notifier = self.notifier
-        if notifier is None:
+        if not self.delivers:
+            pass  # webhooks only: the elected instances deliver and schedule
+        elif notifier is None:
             checks["delivery_worker"] = checks["scheduler"] = "not started"
+        elif notifier.role != "leader":
+            # A follower's worker and scheduler are idle by design: it is ready as long as it
+            # competes for the lead (and takes over when the leader goes).
+            if not notifier.election_running:
+                checks["delivery_worker"] = checks["scheduler"] = "leader election not running"
         else:
             if not notifier.worker_running:
                 checks["delivery_worker"] = "not running"
             if not notifier.scheduler_running:
                 checks["scheduler"] = "not running"
         return checks
+
+    @property
+    def role(self) -> str:
+        """``leader``, ``follower``, ``starting``, ``web`` or ``not started``."""
+        if not self.delivers:
+            return "web"
+        return self.notifier.role if self.notifier is not None else "not started"
 
     async def _check(self, check: Callable[[], Coroutine[Any, Any, str]]) -> str:
         try:
@@ -302,13 +336,14 @@ class OpsServer:
         checks = await self.readiness()
         failing = sorted(name for name, answer in checks.items() if answer != "ok")
         if not failing:
-            return web.json_response({"status": "ready", "checks": checks})
+            return web.json_response({"status": "ready", "role": self.role, "checks": checks})
         status = "shutting down" if self.shutting_down else "not ready"
-        body = {"status": status, "failing": failing, "checks": checks}
+        body = {"status": status, "role": self.role, "failing": failing, "checks": checks}
         return web.json_response(body, status=503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         await self.refresh_outbox()
+        self.metrics.leader.set(1 if self.role == "leader" else 0)
         response = web.Response(body=self.metrics.exposition())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response

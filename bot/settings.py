@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=30, ge=1)
     # Graceful shutdown: how long in-flight updates and sends may finish after SIGTERM.
     shutdown_grace: float = Field(default=10.0, gt=0)
+    # Several instances on one database: one of them (elected by a lock) delivers the outbox and
+    # runs the scheduled jobs; when it dies another takes over within LEADER_TIMEOUT seconds.
+    leader_timeout: float = Field(default=15.0, ge=1)
+    # A message being sent is leased to its process for OUTBOX_LEASE_SECONDS (renewed while it
+    # sends): what a dead process left in flight is sent again once its lease runs out.
+    outbox_lease_seconds: float = Field(default=60.0, ge=1)
 
     @field_validator("telegram_token", "viber_token", mode="before")
     @classmethod

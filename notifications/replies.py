@@ -13,9 +13,14 @@ What can happen to a reply:
 * the platform refused it for now (429 for long, 5xx, a timeout, blocked): the row goes back to
   PENDING with the parts already sent recorded, and the delivery worker takes it from there
   with its retries, backoff, dead letters and blocked-resident handling;
-* the process died first: the row is still SENDING, and the delivery worker's recovery at the
-  next start sends it (a reply the platform had already accepted is then sent twice: the same
-  "at most the messages in flight" bound as every outbox message, invariant 2).
+* the process died first: the row is still SENDING, leased to this process; once the lease
+  runs out (``OUTBOX_LEASE_SECONDS``) the delivery worker, of this deployment's elected
+  instance, sends it (a reply the platform had already accepted is then sent twice: the same
+  "at most the messages in flight" bound as every outbox message, invariant 2). While a reply
+  is being sent (a long 429 waited out inline) its lease is renewed.
+
+Replies stay with the instance that took the update: they are the answer to it, sent at once,
+and not part of the one elected delivery worker.
 
 Why a row and not an inbox of raw updates processed after the 200: measured with
 ``python -m bench --only webhook``, the row adds one INSERT to a transaction the update needs
@@ -99,6 +104,10 @@ class ReplySender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sent: list[tuple[int, list[str]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        # The kept rows being sent, whose leases are renewed a few times per lease.
+        self._held: set[int] = set()
+        self._renewer: asyncio.Task[None] | None = None
+        self.lease_interval = max(0.2, min(storage.outbox_lease.seconds / 4, 15.0))
         self.sent = 0
         self.returned = 0
 
@@ -117,19 +126,57 @@ class ReplySender:
         task = asyncio.create_task(self._send(user, handled), name="reply")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        kept = handled.kept_id
+        if kept is not None:
+            self._held.add(kept)
+            task.add_done_callback(lambda _: self._held.discard(kept))
+            if self._renewer is None or self._renewer.done():
+                self._renewer = asyncio.create_task(self._renew(), name="reply-leases")
+
+    async def _renew(self) -> None:
+        """Renew the leases of the replies being sent while there are any."""
+        while self._held:
+            await asyncio.sleep(self.lease_interval)
+            ids = set(self._held)
+            if not ids:
+                break
+            try:
+                async with self.storage.transaction() as session:
+                    await session.outbox.renew_leases(ids, now=self.clock.now())
+            except Exception:
+                # The next pass tries again; a lease is several passes long.
+                logger.exception("could not renew the leases of %d replies", len(ids))
 
     async def close(self, grace: float = CLOSE_GRACE) -> None:
         """Let the replies in flight finish for ``grace`` seconds; what is cut off stays
-        SENDING and is sent by the worker's recovery at the next start."""
+        SENDING with its lease ended, and the delivery worker sends it (maybe twice: it may
+        have reached the platform)."""
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=grace)
+            cut_off = set(self._held)  # the kept rows of the replies still being sent
             for task in late:
                 task.cancel()
             if late:
-                logger.warning("%d replies cut off at shutdown; sent at the next start", len(late))
+                logger.warning("%d replies cut off at shutdown; the worker sends them", len(late))
                 await asyncio.gather(*late, return_exceptions=True)
+                await self._expire(cut_off)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
         if self._flusher is not None:
             await self._flusher
+
+    async def _expire(self, kept_ids: set[int]) -> None:
+        """End the leases of replies cut off mid-send: the delivery worker (this deployment's
+        leader) sends them at once instead of after the lease."""
+        if not kept_ids:
+            return
+        try:
+            async with self.storage.transaction() as session:
+                await session.outbox.expire_leases(kept_ids, now=self.clock.now())
+        except Exception:
+            # They stay leased: sent once the lease runs out.
+            logger.exception("could not give %d cut-off replies back", len(kept_ids))
 
     async def _send(self, user: UserRef, handled: Handled) -> None:
         channel = self.channels.get(user.channel)

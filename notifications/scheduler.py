@@ -10,7 +10,8 @@ The same scheduler ticks the database's upkeep (``notifications.maintenance``): 
 the daily backup at ``BACKUP_TIME``, and an hourly truncating WAL checkpoint.
 
 One scheduler per deployment: APScheduler 3.x cannot coordinate several processes, and two
-would only race for the same (idempotent) work.
+would only race for the same (idempotent) work. With several instances, the one elected by the
+leader lock runs it (``notifications.leader``); a new leader starts a fresh one.
 """
 
 from __future__ import annotations

@@ -1,8 +1,17 @@
 """The outbox delivery worker: sends what the bot owes people, within the platforms' limits.
 
-One worker per deployment (like the scheduler). Each message goes PENDING -> SENDING (committed
+One active worker per deployment (like the scheduler): with several instances on one
+PostgreSQL database, the one elected by an advisory lock delivers, with fail-over
+(``notifications.leader``); that keeps the platforms' rate limits (``notifications.limits``,
+counted in this process) deployment-wide. Each message goes PENDING -> SENDING (committed
 before the platform is called) -> SENT (committed as soon as the platform answers), or back to
 PENDING for a retry, or to DEAD / CANCELLED.
+
+Leases: a claim leases the message to this process for ``OUTBOX_LEASE_SECONDS``
+(``storage.outbox.OutboxLease``), renewed while the send runs. Only a lease that ran out puts
+a SENDING message back (its process died or lost the database): a restarting instance never
+takes back what another live instance is sending, and the messages a dead instance left are
+picked up by the running worker within a lease, not only at a start.
 
 Delivery is at-least-once, and here is the honest limit of "nothing sent twice": the Bot API has
 no idempotency key, so if the process dies after the platform accepted a reply and before our
@@ -189,6 +198,11 @@ class OutboxWorker:
         self.totals: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
         self._sent_batch: list[tuple[_Sent, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        # Leases: the ids being sent (renewed), and how often to renew them and to look for
+        # expired leases: a few times per lease.
+        self._in_flight: set[int] = set()
+        lease = storage.outbox_lease.seconds
+        self.lease_interval = max(0.2, min(lease / 4, 15.0))
 
     # -- running ---------------------------------------------------------------------------
 
@@ -201,12 +215,16 @@ class OutboxWorker:
         self._stop.set()
         self._wake.set()
 
+    def reset(self) -> None:
+        """Allow ``run`` again after a ``stop`` (a leader elected anew)."""
+        self._stop.clear()
+
     async def recover(self) -> int:
-        """Put back messages a killed process left in SENDING (they are sent again), and tell
-        the limiter what was sent in the last minute."""
+        """Put back the messages whose lease ran out (a killed process left them in SENDING:
+        they are sent again), and tell the limiter what was sent in the last minute."""
         now = self.clock.now()
         async with self.storage.transaction() as session:
-            count = await session.outbox.release_in_flight(now=now)
+            count = await session.outbox.release_expired(now=now)
             recent = []
             if self.limiter is not None:
                 since = now - timedelta(seconds=self.limiter.memory)
@@ -217,10 +235,43 @@ class OutboxWorker:
             self.limiter.note_past(chat, (now - sent_at).total_seconds(), calls)
         if count:
             logger.warning(
-                "%s message(s) were in flight when delivery last stopped; sending them again",
+                "%s message(s) were left in flight (their lease ran out); sending them again",
                 count,
             )
         return count
+
+    async def reclaim_expired(self) -> int:
+        """Put back SENDING messages whose lease ran out (a dead instance's), now."""
+        async with self.storage.transaction() as session:
+            count = await session.outbox.release_expired(now=self.clock.now())
+        if count:
+            logger.warning(
+                "%s message(s) of a stopped sender were in flight (lease ran out); sending them"
+                " again",
+                count,
+            )
+            self._wake.set()
+        return count
+
+    async def renew_leases(self) -> set[int]:
+        """Renew the leases of the messages this worker is sending; the ids still held."""
+        ids = set(self._in_flight)
+        if not ids:
+            return set()
+        async with self.storage.transaction() as session:
+            held = await session.outbox.renew_leases(ids, now=self.clock.now())
+        lost = ids - held - {i for i in ids if i not in self._in_flight}
+        if lost:
+            logger.warning("the lease of %d message(s) being sent ran out first", len(lost))
+        return held
+
+    async def _lease_upkeep(self) -> None:
+        try:
+            await self.renew_leases()
+            await self.reclaim_expired()
+        except Exception:
+            # A loop boundary: the next pass tries again (a lease is several passes long).
+            logger.exception("outbox lease upkeep failed; trying again shortly")
 
     async def run(self, *, recover: bool = True) -> None:
         """Deliver until ``stop()``; recovers in-flight messages first (unless the caller did,
@@ -230,9 +281,13 @@ class OutboxWorker:
             await self.recover()
         heads: list[OutboxMessage] = []
         loaded = float("-inf")
+        upkeep = self._monotonic()
         while not self._stop.is_set():
             self._wake.clear()
             timeout = self.poll_interval
+            if self._monotonic() - upkeep >= self.lease_interval:
+                upkeep = self._monotonic()
+                await self._lease_upkeep()
             try:
                 if not heads or self._monotonic() - loaded >= self.refresh_interval:
                     heads = await self._heads()
@@ -362,7 +417,7 @@ class OutboxWorker:
         ready: list[tuple[OutboxMessage, Proactive]] = []
         settled: list[tuple[OutboxMessage, Outcome]] = []
         async with self.storage.transaction() as session:
-            claimed = await session.outbox.claim_many([message.id for message in chosen])
+            claimed = await session.outbox.claim_many([message.id for message in chosen], now=now)
             for message in chosen:
                 chat = message.chat
                 if message.id not in claimed:
@@ -398,9 +453,11 @@ class OutboxWorker:
     def _launch(self, message: OutboxMessage, decision: Proactive) -> asyncio.Task[Outcome]:
         task = asyncio.create_task(self._deliver(message, decision), name=f"outbox-{message.id}")
         self._tasks.add(task)
+        self._in_flight.add(message.id)
 
         def done(finished: asyncio.Task[Outcome]) -> None:
             self._tasks.discard(finished)
+            self._in_flight.discard(message.id)
             self._busy.discard(message.chat)
             if not finished.cancelled() and finished.exception() is None:
                 self.totals[finished.result()] += 1

@@ -12,8 +12,9 @@ from domain.identity import UserRef
 from storage.card_copies import CardCopyStore
 from storage.consultations import ConsultationStore
 from storage.followups import EscalationStore, FollowupStore
+from storage.leader import LeaderLock
 from storage.open311 import Open311Store
-from storage.outbox import OutboxStore
+from storage.outbox import OutboxLease, OutboxStore
 from storage.privacy import PrivacyStore
 from storage.relay import RelayStore, StaffPromptStore
 from storage.requests import RequestStore
@@ -159,7 +160,12 @@ class StoreSession(Protocol):
 
 
 class Storage(Protocol):
-    """A database: opens transactions and closes the connection."""
+    """A database: opens transactions and closes the connection.
+
+    ``outbox_lease``: who this process is when it claims outbox messages and how long a claim
+    holds (a new owner per process; the composition root sets ``OUTBOX_LEASE_SECONDS``)."""
+
+    outbox_lease: OutboxLease
 
     def transaction(self) -> AbstractAsyncContextManager[StoreSession]:
         """A short read-write transaction (serialized with every other one)."""
@@ -168,6 +174,11 @@ class Storage(Protocol):
     def snapshot(self) -> AbstractAsyncContextManager[StoreSession]:
         """A read-only view for long queries (statistics, exports): it does not hold up
         transactions, and writing through it fails."""
+        ...
+
+    def leader_lock(self, name: str) -> LeaderLock:
+        """The lock one process of the deployment holds to run the jobs named ``name``
+        (``storage.leader``)."""
         ...
 
     async def close(self) -> None: ...

@@ -41,7 +41,9 @@ from storage.errors import (
     StorageBusy,
     StorageError,
 )
+from storage.outbox import OutboxLease, new_lease_owner
 from storage.postgres.connection import Connection
+from storage.postgres.leader import PostgresLeaderLock
 from storage.postgres.session import PostgresStoreSession
 from storage.postgres.text import register_nul_free_text
 
@@ -101,10 +103,13 @@ def _where(url: str) -> str:
 class PostgresStorage:
     """PostgreSQL behind the ``Storage`` and ``DatabaseHealth`` contracts."""
 
-    def __init__(self, pool: AsyncConnectionPool[Connection], *, where: str) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Connection], *, where: str, url: str = "") -> None:
         self._pool = pool
         self._lock = asyncio.Lock()
         self.where = where
+        self._url = url
+        # What this process claims in the outbox is leased to it (a new owner per process).
+        self.outbox_lease = OutboxLease(new_lease_owner())
 
     @classmethod
     async def open(
@@ -162,7 +167,7 @@ class PostgresStorage:
             raise DatabaseUnreachable(
                 f"cannot connect to PostgreSQL at {where}: {error}"
             ) from error
-        storage = cls(pool, where=where)
+        storage = cls(pool, where=where, url=url)
         try:
             await storage.migrate()
         except BaseException:
@@ -216,7 +221,7 @@ class PostgresStorage:
         """One read-write transaction; commits on success, rolls back on any exception
         (cancellation included). Serialized within this process (see the module docstring)."""
         async with self._lock, self._connection() as db:
-            session = PostgresStoreSession(db)
+            session = PostgresStoreSession(db, self.outbox_lease)
             try:
                 async with db.transaction():
                     yield session
@@ -235,7 +240,7 @@ class PostgresStorage:
             # The snapshot is taken at the first statement, not at BEGIN: take it now.
             await db.execute("SELECT 1")
             try:
-                yield PostgresStoreSession(db)
+                yield PostgresStoreSession(db, self.outbox_lease)
             finally:
                 await asyncio.shield(db.execute("ROLLBACK"))
 
@@ -258,6 +263,11 @@ class PostgresStorage:
     def known_schema_version(self) -> int:
         """The newest migration this code knows (``DatabaseHealth``)."""
         return known_schema_version()
+
+    def leader_lock(self, name: str) -> PostgresLeaderLock:
+        """A session advisory lock named ``name`` in this schema, on a connection of its own
+        (outside the pool): see :mod:`storage.postgres.leader`."""
+        return PostgresLeaderLock(self._url, name)
 
     async def close(self) -> None:
         async with self._lock:

@@ -1,4 +1,7 @@
-"""The outbox table in PostgreSQL (migrations 0002, 0004)."""
+"""The outbox table in PostgreSQL (migrations 0002, 0004, 0012).
+
+Several instances share the table: a claim takes only rows no other transaction is claiming
+(``FOR UPDATE SKIP LOCKED``) and still pending, and leases them to this process (0012)."""
 
 from __future__ import annotations
 
@@ -9,12 +12,18 @@ from datetime import datetime
 from typing import Any
 
 from domain.identity import ChannelName, UserRef
-from storage.outbox import NewOutboxMessage, OutboxBacklog, OutboxMessage, OutboxStatus
+from storage.outbox import (
+    NewOutboxMessage,
+    OutboxBacklog,
+    OutboxLease,
+    OutboxMessage,
+    OutboxStatus,
+)
 from storage.postgres.connection import Connection, Params, Row, change, fetch_all, fetch_one
 
 _COLUMNS = (
     "id, idempotency_key, channel, chat_id, kind, body, resident_id, urgent, status, attempts,"
-    " not_before, created_at, sent_at, last_error, parts_sent, sent_ids"
+    " not_before, created_at, sent_at, last_error, parts_sent, sent_ids, lease_owner, lease_until"
 )
 _INSERT_COLUMNS = (
     "idempotency_key, channel, chat_id, kind, body, resident_id, urgent, not_before, due_at,"
@@ -39,6 +48,8 @@ def _row(row: Row) -> OutboxMessage:
         last_error=row["last_error"],
         parts_sent=row["parts_sent"],
         sent_ids=tuple(json.loads(row["sent_ids"])) if row["sent_ids"] else (),
+        lease_owner=row["lease_owner"],
+        lease_until=row["lease_until"],
     )
 
 
@@ -61,8 +72,9 @@ def _insert_params(message: NewOutboxMessage, now: datetime) -> tuple[Any, ...]:
 class PostgresOutboxStore:
     """Outbox rows over the transaction's connection."""
 
-    def __init__(self, db: Connection) -> None:
+    def __init__(self, db: Connection, lease: OutboxLease) -> None:
         self._db = db
+        self._lease = lease
 
     async def enqueue(self, message: NewOutboxMessage, *, now: datetime) -> bool:
         inserted = await change(
@@ -77,10 +89,11 @@ class PostgresOutboxStore:
     async def enqueue_claimed(self, message: NewOutboxMessage, *, now: datetime) -> int | None:
         row = await fetch_one(
             self._db,
-            f"INSERT INTO outbox ({_INSERT_COLUMNS}, status, attempts)"  # noqa: S608
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'sending', 1)"
+            f"INSERT INTO outbox ({_INSERT_COLUMNS}, status, attempts, lease_owner,"  # noqa: S608
+            " lease_until)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'sending', 1, %s, %s)"
             " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            _insert_params(message, now),
+            (*_insert_params(message, now), self._lease.owner, self._lease.until(now)),
         )
         return int(row["id"]) if row is not None else None
 
@@ -98,11 +111,12 @@ class PostgresOutboxStore:
     async def in_flight(self) -> list[OutboxMessage]:
         return await self._select("WHERE status = 'sending' ORDER BY id", ())
 
-    async def mark_sending(self, message_id: int) -> None:
+    async def mark_sending(self, message_id: int, *, now: datetime) -> None:
         await change(
             self._db,
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = %s",
-            (message_id,),
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_owner = %s,"
+            " lease_until = %s WHERE id = %s",
+            (self._lease.owner, self._lease.until(now), message_id),
         )
 
     async def mark_sent(self, message_id: int, *, now: datetime, sent_ids: list[str]) -> None:
@@ -120,8 +134,9 @@ class PostgresOutboxStore:
         await change(
             self._db,
             "UPDATE outbox SET status = 'pending', not_before = %s, last_error = %s,"
-            " attempts = attempts - %s WHERE id = %s",
-            (not_before, error[:500], 0 if count_attempt else 1, message_id),
+            " attempts = attempts - %s"
+            " WHERE id = %s AND (lease_owner IS NULL OR lease_owner = %s OR status <> 'sending')",
+            (not_before, error[:500], 0 if count_attempt else 1, message_id, self._lease.owner),
         )
 
     async def mark_dead(self, message_id: int, *, error: str) -> None:
@@ -228,24 +243,36 @@ class PostgresOutboxStore:
             {"now": now, "quiet": quiet, "names": names, "limit": limit},
         )
 
-    async def claim(self, message_id: int) -> bool:
-        claimed = await change(
-            self._db,
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1"
-            " WHERE id = %s AND status = 'pending'",
-            (message_id,),
-        )
-        return claimed == 1
+    async def claim(self, message_id: int, *, now: datetime) -> bool:
+        return message_id in await self.claim_many([message_id], now=now)
 
-    async def claim_many(self, message_ids: Collection[int]) -> set[int]:
+    async def claim_many(self, message_ids: Collection[int], *, now: datetime) -> set[int]:
+        ids = list(message_ids)
+        if not ids:
+            return set()
+        # SKIP LOCKED: a row another instance is claiming right now is left to it instead of
+        # waited for; the outer status check makes a row claimed and committed meanwhile no
+        # longer match (READ COMMITTED re-reads it), so no row is ever claimed twice.
+        rows = await fetch_all(
+            self._db,
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_owner = %s,"
+            " lease_until = %s"
+            " WHERE status = 'pending' AND id IN (SELECT id FROM outbox"
+            "  WHERE status = 'pending' AND id = ANY(%s) FOR UPDATE SKIP LOCKED)"
+            " RETURNING id",
+            (self._lease.owner, self._lease.until(now), ids),
+        )
+        return {int(row["id"]) for row in rows}
+
+    async def renew_leases(self, message_ids: Collection[int], *, now: datetime) -> set[int]:
         ids = list(message_ids)
         if not ids:
             return set()
         rows = await fetch_all(
             self._db,
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1"
-            " WHERE status = 'pending' AND id = ANY(%s) RETURNING id",
-            (ids,),
+            "UPDATE outbox SET lease_until = %s"
+            " WHERE id = ANY(%s) AND status = 'sending' AND lease_owner = %s RETURNING id",
+            (self._lease.until(now), ids, self._lease.owner),
         )
         return {int(row["id"]) for row in rows}
 
@@ -270,12 +297,28 @@ class PostgresOutboxStore:
             (parts_sent, json.dumps(sent_ids), message_id),
         )
 
-    async def release_in_flight(self, *, now: datetime) -> int:
+    async def expire_leases(self, message_ids: Collection[int], *, now: datetime) -> int:
+        ids = list(message_ids)
+        if not ids:
+            return 0
         return await change(
             self._db,
-            "UPDATE outbox SET status = 'pending', not_before = LEAST(not_before, %s)"
-            " WHERE status = 'sending'",
-            (now,),
+            "UPDATE outbox SET lease_until = %s"
+            " WHERE id = ANY(%s) AND status = 'sending' AND lease_owner = %s",
+            (now, ids, self._lease.owner),
+        )
+
+    async def release_expired(self, *, now: datetime) -> int:
+        # SKIP LOCKED: a row its owner is renewing or finishing right now is not expired for
+        # long enough to wait for; the next pass sees it again.
+        return await change(
+            self._db,
+            "UPDATE outbox SET status = 'pending', not_before = LEAST(not_before, %s),"
+            " lease_owner = NULL, lease_until = NULL"
+            " WHERE status = 'sending' AND id IN (SELECT id FROM outbox"
+            "  WHERE status = 'sending' AND (lease_until IS NULL OR lease_until <= %s)"
+            "  FOR UPDATE SKIP LOCKED)",
+            (now, now),
         )
 
     async def cancel(self, message_id: int, *, reason: str) -> None:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from domain.identity import UserRef
+from storage.outbox import OutboxLease
 from storage.postgres.card_copies import PostgresCardCopyStore
 from storage.postgres.connection import Connection, fetch_one
 from storage.postgres.consultations import PostgresConsultationStore
@@ -37,12 +38,12 @@ _RESIDENT_LOCK = (
 class PostgresStoreSession:
     """The ``StoreSession`` of the PostgreSQL backend."""
 
-    def __init__(self, db: Connection) -> None:
+    def __init__(self, db: Connection, lease: OutboxLease) -> None:
         self.db = db
         self.residents = PostgresResidentStore(db)
         self.conversations = PostgresConversationStore(db)
         self.updates = PostgresUpdateStore(db)
-        self.outbox = PostgresOutboxStore(db)
+        self.outbox = PostgresOutboxStore(db, lease)
         self.relay = PostgresRelayStore(db)
         self.staff_prompts = PostgresStaffPromptStore(db)
         self.requests = PostgresRequestStore(db)

@@ -18,9 +18,11 @@ import aiosqlite
 
 from storage.errors import MigrationError, StorageBusy, StorageError
 from storage.maintenance import BackupResult, CheckpointResult
+from storage.outbox import OutboxLease, new_lease_owner
 from storage.sqlite.backup import checkpoint_wal, copy_database
 from storage.sqlite.connection import InlineConnection
 from storage.sqlite.instance import InstanceLock
+from storage.sqlite.leader import SqliteLeaderLock
 from storage.sqlite.session import SqliteStoreSession
 
 logger = logging.getLogger(__name__)
@@ -96,6 +98,8 @@ class SqliteStorage:
         self._checkpointer: sqlite3.Connection | None = None
         self._instance_lock: InstanceLock | None = None
         self.path = path
+        # What this process claims in the outbox is leased to it (a new owner per process).
+        self.outbox_lease = OutboxLease(new_lease_owner())
 
     @classmethod
     async def open(
@@ -188,7 +192,7 @@ class SqliteStorage:
             if self._db.in_transaction:
                 self._rollback()  # cannot happen with inline statements; kept as a guard
             await self._begin()
-            session = SqliteStoreSession(self._db)
+            session = SqliteStoreSession(self._db, self.outbox_lease)
             try:
                 yield session
             except BaseException:
@@ -242,6 +246,11 @@ class SqliteStorage:
         """The newest migration this code knows (``DatabaseHealth``)."""
         return known_schema_version()
 
+    def leader_lock(self, name: str) -> SqliteLeaderLock:
+        """An exclusive ``flock`` on ``<database>.<name>.leader`` (see
+        :mod:`storage.sqlite.leader`)."""
+        return SqliteLeaderLock(None if str(self.path) == ":memory:" else self.path, name)
+
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[SqliteStoreSession]:
         """A consistent read-only view for long queries, run off the event loop.
@@ -254,7 +263,7 @@ class SqliteStorage:
             # A deferred transaction takes its snapshot at its first read: take it now.
             await reader.execute("SELECT 1 FROM sqlite_master LIMIT 1")
             try:
-                yield SqliteStoreSession(reader)
+                yield SqliteStoreSession(reader, self.outbox_lease)
             finally:
                 with contextlib.suppress(sqlite3.Error):
                     await asyncio.shield(reader.execute("ROLLBACK"))

@@ -1,4 +1,8 @@
-"""The outbox table in SQLite."""
+"""The outbox table in SQLite (migrations 0002, 0004, 0012).
+
+Processes sharing the file (``python -m bot`` and ``python -m bot worker``) take SQLite's one
+write lock for every transaction (``BEGIN IMMEDIATE``), so a claim that finds a row still
+pending is the only one; claims are leased to the process like on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,13 +13,19 @@ from datetime import datetime
 from typing import Any
 
 from domain.identity import ChannelName, UserRef
-from storage.outbox import NewOutboxMessage, OutboxBacklog, OutboxMessage, OutboxStatus
+from storage.outbox import (
+    NewOutboxMessage,
+    OutboxBacklog,
+    OutboxLease,
+    OutboxMessage,
+    OutboxStatus,
+)
 from storage.sqlite.connection import Connection
 from storage.sqlite.times import from_db_time, to_db_time
 
 _COLUMNS = (
     "id, idempotency_key, channel, chat_id, kind, body, resident_id, urgent, status, attempts,"
-    " not_before, created_at, sent_at, last_error, parts_sent, sent_ids"
+    " not_before, created_at, sent_at, last_error, parts_sent, sent_ids, lease_owner, lease_until"
 )
 
 
@@ -40,14 +50,20 @@ def _row(row: Any) -> OutboxMessage:
         last_error=row["last_error"],
         parts_sent=row["parts_sent"],
         sent_ids=tuple(json.loads(row["sent_ids"])) if row["sent_ids"] else (),
+        lease_owner=row["lease_owner"],
+        lease_until=from_db_time(row["lease_until"]),
     )
 
 
 class SqliteOutboxStore:
     """Outbox rows over the transaction's connection."""
 
-    def __init__(self, db: Connection) -> None:
+    def __init__(self, db: Connection, lease: OutboxLease) -> None:
         self._db = db
+        self._lease = lease
+
+    def _until(self, now: datetime) -> str:
+        return to_db_time(self._lease.until(now))
 
     async def enqueue(self, message: NewOutboxMessage, *, now: datetime) -> bool:
         cursor = await self._db.execute(
@@ -61,10 +77,10 @@ class SqliteOutboxStore:
     async def enqueue_claimed(self, message: NewOutboxMessage, *, now: datetime) -> int | None:
         cursor = await self._db.execute(
             "INSERT INTO outbox (idempotency_key, channel, chat_id, kind, body, resident_id,"
-            " urgent, status, attempts, not_before, due_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?)"
+            " urgent, status, attempts, not_before, due_at, created_at, lease_owner, lease_until)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?, ?)"
             " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            _insert_params(message, now),
+            (*_insert_params(message, now), self._lease.owner, self._until(now)),
         )
         row = await cursor.fetchone()
         return int(row[0]) if row is not None else None
@@ -83,10 +99,11 @@ class SqliteOutboxStore:
     async def in_flight(self) -> list[OutboxMessage]:
         return await self._select("WHERE status = 'sending' ORDER BY id", ())
 
-    async def mark_sending(self, message_id: int) -> None:
+    async def mark_sending(self, message_id: int, *, now: datetime) -> None:
         await self._db.execute(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ?",
-            (message_id,),
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_owner = ?,"
+            " lease_until = ? WHERE id = ?",
+            (self._lease.owner, self._until(now), message_id),
         )
 
     async def mark_sent(self, message_id: int, *, now: datetime, sent_ids: list[str]) -> None:
@@ -102,8 +119,15 @@ class SqliteOutboxStore:
         # mark_sending already counted the attempt; a 429 is not the message's fault.
         await self._db.execute(
             "UPDATE outbox SET status = 'pending', not_before = ?, last_error = ?,"
-            " attempts = attempts - ? WHERE id = ?",
-            (to_db_time(not_before), error[:500], 0 if count_attempt else 1, message_id),
+            " attempts = attempts - ?"
+            " WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR status <> 'sending')",
+            (
+                to_db_time(not_before),
+                error[:500],
+                0 if count_attempt else 1,
+                message_id,
+                self._lease.owner,
+            ),
         )
 
     async def mark_dead(self, message_id: int, *, error: str) -> None:
@@ -213,23 +237,35 @@ class SqliteOutboxStore:
             (stamp, int(quiet), *names, stamp, int(quiet), limit),
         )
 
-    async def claim(self, message_id: int) -> bool:
+    async def claim(self, message_id: int, *, now: datetime) -> bool:
         cursor = await self._db.execute(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1"
-            " WHERE id = ? AND status = 'pending'",
-            (message_id,),
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_owner = ?,"
+            " lease_until = ? WHERE id = ? AND status = 'pending'",
+            (self._lease.owner, self._until(now), message_id),
         )
         return cursor.rowcount == 1
 
-    async def claim_many(self, message_ids: Collection[int]) -> set[int]:
+    async def claim_many(self, message_ids: Collection[int], *, now: datetime) -> set[int]:
         ids = list(message_ids)
         if not ids:
             return set()
         marks = ", ".join("?" for _ in ids)
         async with self._db.execute(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1"  # noqa: S608 - only '?' marks are formatted in
-            f" WHERE status = 'pending' AND id IN ({marks}) RETURNING id",
-            ids,
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_owner = ?,"  # noqa: S608 - only '?' marks are formatted in
+            f" lease_until = ? WHERE status = 'pending' AND id IN ({marks}) RETURNING id",
+            (self._lease.owner, self._until(now), *ids),
+        ) as cursor:
+            return {row[0] for row in await cursor.fetchall()}
+
+    async def renew_leases(self, message_ids: Collection[int], *, now: datetime) -> set[int]:
+        ids = list(message_ids)
+        if not ids:
+            return set()
+        marks = ", ".join("?" for _ in ids)
+        async with self._db.execute(
+            "UPDATE outbox SET lease_until = ?"  # noqa: S608 - only '?' marks are formatted in
+            f" WHERE id IN ({marks}) AND status = 'sending' AND lease_owner = ? RETURNING id",
+            (self._until(now), *ids, self._lease.owner),
         ) as cursor:
             return {row[0] for row in await cursor.fetchall()}
 
@@ -251,11 +287,25 @@ class SqliteOutboxStore:
             (parts_sent, json.dumps(sent_ids), message_id),
         )
 
-    async def release_in_flight(self, *, now: datetime) -> int:
+    async def expire_leases(self, message_ids: Collection[int], *, now: datetime) -> int:
+        ids = list(message_ids)
+        if not ids:
+            return 0
+        marks = ", ".join("?" for _ in ids)
         cursor = await self._db.execute(
-            "UPDATE outbox SET status = 'pending',"
-            " not_before = MIN(not_before, ?) WHERE status = 'sending'",
-            (to_db_time(now),),
+            "UPDATE outbox SET lease_until = ?"  # noqa: S608 - only '?' marks are formatted in
+            f" WHERE id IN ({marks}) AND status = 'sending' AND lease_owner = ?",
+            (to_db_time(now), *ids, self._lease.owner),
+        )
+        return cursor.rowcount
+
+    async def release_expired(self, *, now: datetime) -> int:
+        stamp = to_db_time(now)
+        cursor = await self._db.execute(
+            "UPDATE outbox SET status = 'pending', not_before = MIN(not_before, ?),"
+            " lease_owner = NULL, lease_until = NULL"
+            " WHERE status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)",
+            (stamp, stamp),
         )
         return cursor.rowcount
 

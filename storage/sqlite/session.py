@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from domain.identity import UserRef
+from storage.outbox import OutboxLease
 from storage.sqlite.card_copies import SqliteCardCopyStore
 from storage.sqlite.connection import Connection
 from storage.sqlite.consultations import SqliteConsultationStore
@@ -25,11 +26,11 @@ logger = logging.getLogger(__name__)
 class SqliteStoreSession:
     """The ``StoreSession`` of the SQLite backend."""
 
-    def __init__(self, db: Connection) -> None:
+    def __init__(self, db: Connection, lease: OutboxLease) -> None:
         self.residents = SqliteResidentStore(db)
         self.conversations = SqliteConversationStore(db)
         self.updates = SqliteUpdateStore(db)
-        self.outbox = SqliteOutboxStore(db)
+        self.outbox = SqliteOutboxStore(db, lease)
         self.relay = SqliteRelayStore(db)
         self.staff_prompts = SqliteStaffPromptStore(db)
         self.requests = SqliteRequestStore(db)

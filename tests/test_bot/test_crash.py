@@ -49,6 +49,8 @@ def worker_env(server_url: str, database: Path) -> dict[str, str]:
         DELIVERY_CONCURRENCY="1",
         LOG_LEVEL="WARNING",
         OPS_PORT="",  # no ops listener: parallel runs would fight over 8081
+        # What the killed process left in flight is leased to it: taken back after 2 s.
+        OUTBOX_LEASE_SECONDS="2",
     )
     return env
 

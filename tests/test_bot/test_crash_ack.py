@@ -198,6 +198,8 @@ def bot_env(platform: Platform, database: Path, port: int) -> dict[str, str]:
         WEBHOOK_HOST="127.0.0.1",
         WEBHOOK_PORT=str(port),
         OPS_PORT="",
+        # What the killed process left in flight is leased to it: taken back after 2 s.
+        OUTBOX_LEASE_SECONDS="2",
         STAFF_CHAT_ID="",
         OPERATOR_IDS="",
         QUIET_HOURS="",

@@ -12,6 +12,7 @@ import signal
 import socket
 import sqlite3
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import json_formatter, run_messengers, start_notifier
 from bot.compose import Core, build_core
+from bot.notifier import Notifier
 from bot.ops import OpsServer
 from bot.settings import Settings
 from domain.identity import ChannelName, UserRef
@@ -189,6 +191,7 @@ async def test_healthz_answers_and_readyz_waits_for_the_worker_and_the_scheduler
         assert status == 200
         assert body == {
             "status": "ready",
+            "role": "leader",
             "checks": {
                 "database": "ok",
                 "migrations": "ok",
@@ -202,7 +205,41 @@ async def test_healthz_answers_and_readyz_waits_for_the_worker_and_the_scheduler
     status, body = await ops.get("/readyz")
     assert status == 503
     assert body["failing"] == ["delivery_worker", "scheduler"]
-    assert body["checks"]["delivery_worker"] == "not running"
+    assert body["checks"]["delivery_worker"] == "leader election not running"
+
+
+async def test_a_follower_is_ready_though_its_worker_and_scheduler_are_idle(
+    core: Core, ops_server: OpsServer, ops: Ops, tmp_path: Path
+) -> None:
+    """Two processes on one database: one leads (delivers, schedules); the other is ready
+    too, says it follows, and takes over when the leader stops."""
+    leader = await start_notifier(core, {ChannelName.CONSOLE: RecordingChannel()})
+    other = await build_core(settings_for(tmp_path, ops_port=None, leader_timeout=1))
+    follower: Notifier | None = None
+    try:
+        follower = await start_notifier(other, {ChannelName.CONSOLE: RecordingChannel()})
+        ops_server.notifier = follower
+        assert (leader.role, follower.role) == ("leader", "follower")
+        assert not follower.worker_running
+        assert not follower.scheduler_running
+        status, body = await ops.get("/readyz")
+        assert (status, body["status"], body["role"]) == (200, "ready", "follower")
+        assert value(await ops.metrics(), "bot_leader") == 0
+        await leader.close()
+        deadline = time.monotonic() + 10
+        while follower.role != "leader":
+            assert time.monotonic() < deadline, "the follower did not take over"
+            await asyncio.sleep(0.05)
+        assert follower.worker_running
+        assert follower.scheduler_running
+        status, body = await ops.get("/readyz")
+        assert (status, body["role"]) == (200, "leader")
+        assert value(await ops.metrics(), "bot_leader") == 1
+    finally:
+        if follower is not None:
+            await follower.close()
+        await leader.close()
+        await other.close()
 
 
 async def test_readyz_is_503_naming_the_database_while_another_process_holds_the_write_lock(
@@ -244,6 +281,7 @@ async def test_readyz_is_503_shutting_down_once_shutdown_begins(
     assert status == 503
     assert body == {
         "status": "shutting down",
+        "role": "leader",
         "failing": ["shutdown"],
         "checks": {"shutdown": "shutting down"},
     }

@@ -77,7 +77,7 @@ def test_an_unknown_mode_prints_the_usage(tmp_path: Path) -> None:
     result = run_bot(tmp_path, "frobnicate")
     assert result.returncode == 2
     usage = (
-        "usage: python -m bot [console [--staff] | worker | backup PATH | restore PATH"
+        "usage: python -m bot [console [--staff] | web | worker | backup PATH | restore PATH"
         " | api-key create NAME --scope read|write | api-key list | api-key revoke NAME"
         " | api-key audit | migrate-data --from SQLITE_URL --to POSTGRES_URL [--media-to DIR]]"
     )

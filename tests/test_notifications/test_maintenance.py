@@ -99,9 +99,9 @@ async def deliver_old_messages(storage: SqliteStorage, clock: ManualClock) -> No
     assert len(found) == 10
     async with storage.transaction() as session:
         for message in found[:7]:
-            assert await session.outbox.claim(message.id)
+            assert await session.outbox.claim(message.id, now=clock.now())
             await session.outbox.mark_sent(message.id, now=clock.now(), sent_ids=["1"])
-        assert await session.outbox.claim(found[7].id)
+        assert await session.outbox.claim(found[7].id, now=clock.now())
         await session.outbox.mark_dead(found[7].id, error="permanent: chat not found")
         await session.outbox.cancel(found[8].id, reason="blocked")
 
@@ -139,7 +139,7 @@ async def test_retention_removes_old_bodies_keys_and_state_and_every_figure_stay
         assert await session.outbox.enqueue(fresh, now=clock.now())
         sent = await session.outbox.by_key("fresh")
         assert sent is not None
-        assert await session.outbox.claim(sent.id)
+        assert await session.outbox.claim(sent.id, now=clock.now())
         await session.outbox.mark_sent(sent.id, now=clock.now(), sent_ids=["2"])
     job = RetentionJob(storage, clock, days=30, at=AT)
     clock.set(later - timedelta(minutes=1))

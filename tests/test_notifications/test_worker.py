@@ -206,17 +206,21 @@ async def test_quiet_hours_hold_non_urgent_messages_until_morning(
     assert channel.texts(ALICE) == ["urgent for alice", "status at night"]
 
 
-async def test_messages_left_sending_by_a_crash_are_sent_again(
+async def test_messages_left_sending_by_a_crash_are_sent_again_after_their_lease(
     storage: Storage, clock: ManualClock
 ) -> None:
     await queue(storage, clock, ALICE, "in flight")
     await queue(storage, clock, ALICE, "after it")
     async with storage.transaction() as session:
         [head] = await session.outbox.heads(now=clock.now(), quiet=False, limit=10)
-        assert await session.outbox.claim(head.id)  # the process died right after this
+        # The process died right after this.
+        assert await session.outbox.claim(head.id, now=clock.now())
         assert await session.outbox.heads(now=clock.now(), quiet=False, limit=10) == []
     channel = ScriptedChannel()
     work = worker(storage, clock, channel)
+    # Its lease still runs: it may be being sent by a live process.
+    assert await work.recover() == 0
+    clock.advance(timedelta(seconds=storage.outbox_lease.seconds))
     assert await work.recover() == 1
     await work.drain()
     assert channel.texts() == ["in flight", "after it"]

@@ -1,0 +1,8 @@
+-- Outbox leases (issue 14): a message being sent belongs to the process that claimed it
+-- (lease_owner, new for every process) until lease_until. The process renews the lease while
+-- it sends; a lease that ran out (its process died) puts the message back for another worker.
+-- A restart no longer takes back every SENDING row, which with several instances would send
+-- another instance's messages in flight a second time.
+ALTER TABLE outbox ADD COLUMN lease_owner text;
+ALTER TABLE outbox ADD COLUMN lease_until timestamptz;
+CREATE INDEX outbox_leases ON outbox(lease_until) WHERE status = 'sending';
