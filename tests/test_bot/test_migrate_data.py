@@ -397,11 +397,19 @@ async def test_a_target_with_rows_is_refused_before_it_is_migrated(
     assert await _postgres_counts(target) == {"notes": 1}  # no migration applied
 
 
+# The code's newest schema version: the highest numbered migration file.
+LATEST = max(int(path.name[:4]) for path in (ROOT / "storage/sqlite/migrations").glob("*.sql"))
+
+
 @pytest.mark.parametrize(
     ("version", "said"),
     [
-        (10, "is at schema 10, this code at 11: start the bot once on the SQLite file"),
-        (12, "is at schema 12, newer than this code's 11"),
+        (
+            LATEST - 1,
+            f"is at schema {LATEST - 1}, this code at {LATEST}:"
+            " start the bot once on the SQLite file",
+        ),
+        (LATEST + 1, f"is at schema {LATEST + 1}, newer than this code's {LATEST}"),
     ],
 )
 async def test_a_source_at_another_schema_version_is_refused(
@@ -410,10 +418,10 @@ async def test_a_source_at_another_schema_version_is_refused(
     path, _ = source
     with closing(sqlite3.connect(path)) as db:
         db.execute("DELETE FROM schema_migrations WHERE version > ?", (version,))
-        if version > 11:
+        if version > LATEST:
             db.execute(
-                "INSERT INTO schema_migrations VALUES (?, '0012_future.sql', '2027-01-01')",
-                (version,),
+                "INSERT INTO schema_migrations VALUES (?, ?, '2027-01-01')",
+                (version, f"{version:04d}_future.sql"),
             )
         db.commit()
     refused = migrate(path, target)
