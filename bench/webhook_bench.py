@@ -112,6 +112,7 @@ def bot_env(api_url: str, workdir: Path, **extra: str) -> dict[str, str]:
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
         "OPS_PORT": "",  # no ops listener: 8081 may be taken by the bot being measured against
+        "API_PORT": "",  # nor the Open311 API: several bots run at once
         **extra,
     }
 
