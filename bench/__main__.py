@@ -3,13 +3,19 @@ beside the figures, and write ``bench/results/<name>.json`` plus ``summary.json`
 
 Each module is imported lazily and run on its own: one that is missing (a feature not merged
 yet) is reported "not available", one that fails is reported with its error, and the others
-still run. ``--only webhook,scale`` runs some of them.
+still run; the exit status is then 1. ``--only webhook,scale`` (or ``python -m bench scale``)
+runs some of them. ``--backend sqlite|postgres|both`` (default both) chooses the databases of
+the benchmarks that measure one (``scale``, ``webhook``): ``python -m bench scale webhook
+--backend postgres`` runs the PostgreSQL figures alone (beside the SQLite bot's, in webhook's
+case). PostgreSQL is reached at ``BENCH_POSTGRES_URL`` (``bench.postgres``); a server out of
+reach fails those figures with one line within seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import logging
 import platform
 import sys
@@ -92,7 +98,9 @@ def _flat_targets_rows(section: str, result: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def run_one(name: str, module_name: str, section: str) -> tuple[list[Row], dict[str, Any]]:
+def run_one(
+    name: str, module_name: str, section: str, *, backend: str = "both"
+) -> tuple[list[Row], dict[str, Any]]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
@@ -102,18 +110,32 @@ def run_one(name: str, module_name: str, section: str) -> tuple[list[Row], dict[
             }
         raise
     runner: Callable[..., dict[str, Any]] = module.run
+    # Only the benchmarks that measure a database take a backend.
+    options = {"backend": backend} if "backend" in inspect.signature(runner).parameters else {}
+    if not options and backend == "postgres":
+        return [], {"available": True, "skipped": "measures no database"}
     started = time.perf_counter()
-    result = runner()
+    result = runner(**options)
     seconds = time.perf_counter() - started
-    return rows_of(section, result), {"available": True, "seconds": round(seconds, 1)}
+    status = {"available": True, "seconds": round(seconds, 1)}
+    if result.get("errors"):
+        status["errors"] = result["errors"]
+    return rows_of(section, result), status
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--only", default="", help="comma-separated: " + ", ".join(
-        name for name, _, _ in BENCHMARKS))  # fmt: skip
+    names = [name for name, _, _ in BENCHMARKS]
+    parser.add_argument("names", nargs="*", metavar="NAME", help="run only these: " + ", ".join(
+        names))  # fmt: skip
+    parser.add_argument("--only", default="", help="comma-separated: " + ", ".join(names))
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both",
+                        help="the database(s) of scale and webhook (default both)")  # fmt: skip
     args = parser.parse_args(argv)
-    chosen = {name.strip() for name in args.only.split(",") if name.strip()}
+    chosen = {name.strip() for name in args.only.split(",") if name.strip()} | set(args.names)
+    unknown = sorted(chosen - set(names))
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     logging.basicConfig(level=logging.WARNING)
     rows: list[Row] = []
     status: dict[str, Any] = {}
@@ -123,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"\n=== {name} ({module_name}) ===", flush=True)
         try:
-            found, status[name] = run_one(name, module_name, section)
+            found, status[name] = run_one(name, module_name, section, backend=args.backend)
         except Exception as error:  # a benchmark's failure must not hide the others' figures
             traceback.print_exc()
             found = [
@@ -139,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - started
     print_rows(rows, title=f"Summary ({platform.python_version()}, {total:.0f} s)")
     missed = [row for row in rows if row.ok is False]
+    failed = [name for name, state in status.items() if state.get("error") or state.get("errors")]
     write_json(
         "summary",
         {
@@ -150,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     print(f"\n{len(missed)} figure(s) miss their target; results in bench/results/")
+    if failed:
+        print(f"failed: {', '.join(failed)} (see above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -11,13 +11,24 @@ is set against; ``echo-tuned`` is built as the full bot is (``create_bot``,
 ``create_dispatcher``, ``freeze_startup_objects``), so the full bot's ratio to it is the cost of
 the bot's own work alone.
 
-The three run at once and take turns over three rounds, each round a fixed-rate run (300
+On PostgreSQL (issue 14) the full bot runs three more ways, each on a fresh schema of its own
+(``bench.postgres``, dropped afterwards): ``full-pg``, one instance reached directly;
+``full-pg-proxy``, the same behind the round-robin proxy (``fakes.round_robin``, its own
+process); ``full-pg-x2``, two instances on one schema behind that proxy. Two over one behind
+the same proxy is the instances' ratio; the proxy's own cost is the difference between
+``full-pg`` and ``full-pg-proxy``. Until leader election is merged, both instances run the
+delivery worker and the scheduler: a reply may be sent twice, and a reply is timed at its
+first ``sendMessage`` (webhook answers are what is measured).
+
+They all run at once and take turns over three rounds, each round a fixed-rate run (300
 updates/s for 8 s) and a closed-loop run for the maximum throughput; then one run at 100/s.
 Figures are medians over the rounds, a ratio the median of each round's ratio: this is a shared
 2-core machine, and a slow spell would otherwise land on one bot only.
 
-``python -m bench.webhook_bench`` runs it alone; ``python -m bench.webhook_bench echo --port N``
-(or ``echo-tuned``) is an echo bot itself (started by the benchmark).
+``python -m bench.webhook_bench`` runs it alone (``--backend sqlite`` the SQLite bots only,
+``--backend postgres`` the PostgreSQL bots beside the SQLite full bot);
+``python -m bench.webhook_bench echo --port N`` (or ``echo-tuned``) is an echo bot itself
+(started by the benchmark).
 """
 
 from __future__ import annotations
@@ -61,6 +72,18 @@ ROUNDS = 3
 # "echo": stock aiogram, the target's reference; "echo-tuned": built as the full bot is.
 ECHO_KINDS = ("echo", "echo-tuned")
 KINDS = (*ECHO_KINDS, "full")
+# The full bot on PostgreSQL: one instance, one behind the proxy, two behind the proxy.
+PG_KINDS = ("full-pg", "full-pg-proxy", "full-pg-x2")
+INSTANCES = {"full-pg-x2": 2}
+PROXIED = ("full-pg-proxy", "full-pg-x2")
+KINDS_OF = {
+    "sqlite": KINDS,
+    "postgres": ("full", *PG_KINDS),
+    "both": (*KINDS, *PG_KINDS),
+}
+TWO_INSTANCES_NOTE = (
+    "both instances run the delivery worker and the scheduler (no leader election yet)"
+)
 WARMUP_SECONDS = 2.0
 P99_TARGET_MS = 100.0
 RATIO_TARGET = 0.5
@@ -89,6 +112,7 @@ def bot_env(api_url: str, workdir: Path, **extra: str) -> dict[str, str]:
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
         "OPS_PORT": "",  # no ops listener: 8081 may be taken by the bot being measured against
+        "API_PORT": "",  # nor the Open311 API: several bots run at once
         **extra,
     }
 
@@ -150,25 +174,43 @@ async def wait_listening(port: int, process: BotProcess, *, within: float = 120.
 
 
 async def start_target(
-    kind: str, fake: FakeTelegramServer, workdir: Path
+    kind: str,
+    fake: FakeTelegramServer,
+    workdir: Path,
+    *,
+    database_url: str | None = None,
+    log_name: str | None = None,
 ) -> tuple[BotProcess, int]:
     port = free_port()
+    extra = {"DATABASE_URL": database_url} if database_url else {}
     env = bot_env(
         fake.base_url,
         workdir,
         WEBHOOK_BASE_URL=PUBLIC_URL,
         WEBHOOK_PORT=str(port),
         WEBHOOK_HOST="127.0.0.1",
+        **extra,
     )
-    if kind == "full":
+    if kind.startswith("full"):
         argv = [sys.executable, "-m", "bot"]
     else:
         argv = [sys.executable, "-m", "bench.webhook_bench", kind, "--port", str(port)]
     RESULTS.mkdir(parents=True, exist_ok=True)
     mark = len(fake.calls)
     # The log is kept beside the results (git-ignored) for a look after the run.
-    process = await BotProcess.spawn(argv, env, RESULTS / f"webhook_{kind}.log")
+    process = await BotProcess.spawn(argv, env, RESULTS / f"webhook_{log_name or kind}.log")
     await fake.wait_for(method_is("setWebhook"), start=mark, timeout=120)
+    await wait_listening(port, process)
+    return process, port
+
+
+async def start_proxy(kind: str, ports: list[int]) -> tuple[BotProcess, int]:
+    """``fakes.round_robin`` in a process of its own, in front of the bots on ``ports``."""
+    port = free_port()
+    backends = [f"http://127.0.0.1:{backend}" for backend in ports]
+    argv = [sys.executable, "-m", "fakes.round_robin", "--port", str(port), *backends]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = await BotProcess.spawn(argv, env, RESULTS / f"webhook_{kind}_proxy.log")
     await wait_listening(port, process)
     return process, port
 
@@ -178,14 +220,17 @@ class Target:
     """One bot under test: its process, the fake it talks to, and the generator's handles."""
 
     kind: str
-    process: BotProcess
+    processes: list[BotProcess]
     fake: FakeTelegramServer
     poster: Poster
     watcher: ReplyWatcher
+    proxy: BotProcess | None = None
     runs: dict[str, list[LoadResult]] = field(default_factory=dict)
     cpu_shares: list[float] = field(default_factory=list)
     rss_mb: float | None = None
     generator_shares: list[float] = field(default_factory=list)
+    proxy_shares: list[float] = field(default_factory=list)
+    postgres_shares: list[float] = field(default_factory=list)
 
     def add(self, name: str, result: LoadResult) -> None:
         self.runs.setdefault(name, []).append(result)
@@ -206,14 +251,37 @@ async def _start(
     fake.on_call = watcher.on_call
     folder = workdir / kind
     folder.mkdir()
-    process, port = await start_target(kind, fake, folder)
-    stack.push_async_callback(process.stop)
+    database_url = None
+    if kind in PG_KINDS:
+        from bench.postgres import fresh_schema  # noqa: PLC0415 - SQLite runs need no libpq
+
+        # Entered before the bots start: they stop before the schema is dropped.
+        database_url = await stack.enter_async_context(fresh_schema(kind.replace("-", "_")))
+    processes: list[BotProcess] = []
+    ports: list[int] = []
+    count = INSTANCES.get(kind, 1)
+    for index in range(count):
+        # One after the other: the second finds the schema migrated.
+        process, port = await start_target(
+            kind,
+            fake,
+            folder,
+            database_url=database_url,
+            log_name=kind if count == 1 else f"{kind}_{index + 1}",
+        )
+        stack.push_async_callback(process.stop)
+        processes.append(process)
+        ports.append(port)
+    proxy = None
+    if kind in PROXIED:
+        proxy, port = await start_proxy(kind, ports)
+        stack.push_async_callback(proxy.stop)
     poster = Poster(f"http://127.0.0.1:{port}{webhook_path}", secret)
     stack.push_async_callback(poster.close)
-    return Target(kind, process, fake, poster, watcher)
+    return Target(kind, processes, fake, poster, watcher, proxy)
 
 
-async def _measure(workdir: Path) -> list[Target]:
+async def _measure(workdir: Path, kinds: tuple[str, ...] = KINDS) -> list[Target]:
     """Both bots run side by side; their runs alternate, so a slow spell of a shared machine
     falls on both rather than on whichever happened to be measured then."""
     from bot.telegram.runtime import TELEGRAM_WEBHOOK_PATH, webhook_secret  # noqa: PLC0415
@@ -222,7 +290,7 @@ async def _measure(workdir: Path) -> list[Target]:
     async with contextlib.AsyncExitStack() as stack:
         targets = [
             await _start(kind, stack, workdir, TELEGRAM_WEBHOOK_PATH, webhook_secret(TOKEN))
-            for kind in KINDS
+            for kind in kinds
         ]
         for target in targets:
             await closed_loop(
@@ -257,7 +325,10 @@ async def _rate_run(
 
 async def _max_run(target: Target, *, first_user: int) -> None:
     own_before = _own_cpu()
-    cpu_before, wall_before = cpu_seconds(target.process.pid), time.monotonic()
+    pids = [process.pid for process in target.processes]
+    cpu_before, wall_before = _cpu_of(pids), time.monotonic()
+    proxy_before = _cpu_of([target.proxy.pid]) if target.proxy else None
+    postgres_before = postgres_cpu() if target.kind in PG_KINDS else None
     with quiet_collector():
         most = await closed_loop(
             target.poster,
@@ -266,24 +337,83 @@ async def _max_run(target: Target, *, first_user: int) -> None:
             duration=MAX_SECONDS,
             first_user=first_user,
         )
-    cpu_after, wall = cpu_seconds(target.process.pid), time.monotonic() - wall_before
+    cpu_after, wall = _cpu_of(pids), time.monotonic() - wall_before
     target.add("max", most)
-    target.rss_mb = rss_mb(target.process.pid)
+    sizes = [rss_mb(pid) for pid in pids]
+    target.rss_mb = sum(size for size in sizes if size is not None) or None
     target.generator_shares.append((_own_cpu() - own_before) / wall)
     if cpu_before is not None and cpu_after is not None:
         target.cpu_shares.append((cpu_after - cpu_before) / wall)
+    if target.proxy is not None and proxy_before is not None:
+        proxy_after = _cpu_of([target.proxy.pid])
+        if proxy_after is not None:
+            target.proxy_shares.append((proxy_after - proxy_before) / wall)
+    if postgres_before is not None:
+        postgres_after = postgres_cpu()
+        if postgres_after is not None:
+            target.postgres_shares.append((postgres_after - postgres_before) / wall)
+
+
+def duplicates(fake: FakeTelegramServer) -> int:
+    """Messages sent again with the same text to the same chat (every update comes from a chat
+    of its own: two instances' delivery workers both sending one outbox message)."""
+    seen: set[tuple[object, object]] = set()
+    again = 0
+    for call in fake.calls:
+        if call.method != "sendMessage" or not call.ok:
+            continue
+        key = (call.params.get("chat_id"), call.params.get("text"))
+        if key in seen:
+            again += 1
+        seen.add(key)
+    return again
+
+
+def _cpu_of(pids: list[int]) -> float | None:
+    """User + system CPU seconds of the processes together (None when one cannot be read)."""
+    total = 0.0
+    for pid in pids:
+        seconds = cpu_seconds(pid)
+        if seconds is None:
+            return None
+        total += seconds
+    return total
+
+
+def postgres_cpu() -> float | None:
+    """CPU seconds of every ``postgres`` process on this machine so far (the server's share of
+    a run: the other schemas' bots are idle meanwhile); None where /proc cannot tell."""
+    total, found = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if name != "postgres":
+            continue
+        seconds = cpu_seconds(int(entry.name))
+        if seconds is not None:
+            total, found = total + seconds, True
+    return total if found else None
 
 
 def _summary(target: Target) -> dict[str, Any]:
     return {
         "kind": target.kind,
         "runs": {name: [run.summary() for run in runs] for name, runs in target.runs.items()},
+        "instances": len(target.processes),
+        "behind_proxy": target.proxy is not None,
         "bot_cpu_share_at_max": [round(share, 2) for share in target.cpu_shares],
         "generator_cpu_share_at_max": [round(share, 2) for share in target.generator_shares],
+        "proxy_cpu_share_at_max": [round(share, 2) for share in target.proxy_shares],
+        "postgres_cpu_share_at_max": [round(share, 2) for share in target.postgres_shares],
         "bot_rss_mb_after_max": target.rss_mb,
         "messages_sent": sum(
             1 for call in target.fake.calls if call.method == "sendMessage" and call.ok
         ),
+        "messages_sent_twice": duplicates(target.fake),
         "failed_calls": [call.summary() for call in target.fake.calls if not call.ok][:5],
     }
 
@@ -321,14 +451,24 @@ def _rows(targets: dict[str, Target]) -> list[Row]:
     rows: list[Row] = []
     for target in targets.values():
         name = target.kind
-        cpu = statistics.median(target.cpu_shares) if target.cpu_shares else 0.0
-        generator = statistics.median(target.generator_shares) if target.generator_shares else 0.0
+        bots = "bots" if len(target.processes) > 1 else "bot"
+        shares = [
+            (bots, target.cpu_shares),
+            ("generator+fake", target.generator_shares),
+            ("proxy", target.proxy_shares),
+            ("PostgreSQL", target.postgres_shares),
+        ]
+        cpu = ", ".join(
+            f"{label} {statistics.median(values):.0%}" for label, values in shares if values
+        )
+        extra = ""
+        if len(target.processes) > 1:
+            extra = f"; {TWO_INSTANCES_NOTE}: {duplicates(target.fake)} replies sent twice"
         rows.append(
             Row(SECTION, f"{name}: max throughput ({MAX_CONCURRENCY} concurrent)",
                 _rounded(target.median("max", _throughput)), "upd/s",
                 note=f"median of {target.listed('max', _throughput)}; p99 "
-                f"{target.median('max', _p99) or 0:.0f} ms; CPU: bot {cpu:.0%}, "
-                f"generator+fake {generator:.0%}")
+                f"{target.median('max', _p99) or 0:.0f} ms; CPU: {cpu}{extra}")
         )  # fmt: skip
         lost = sum(run.offered - run.answered for run in target.runs["rate"])
         rows.append(
@@ -338,7 +478,7 @@ def _rows(targets: dict[str, Target]) -> list[Row]:
         rows.append(Row(SECTION, f"{name}: p50 at {RATE:g}/s", target.median("rate", _p50), "ms"))
         rows.append(
             Row.checked(SECTION, f"{name}: p99 at {RATE:g}/s", target.median("rate", _p99), "ms",
-                        below=P99_TARGET_MS if name == "full" else None,
+                        below=P99_TARGET_MS if name.startswith("full") else None,
                         note=f"median of {target.listed('rate', _p99)}")
         )  # fmt: skip
         low = target.runs["low"][0]
@@ -349,40 +489,100 @@ def _rows(targets: dict[str, Target]) -> list[Row]:
         )  # fmt: skip
     full = targets["full"]
     for kind, checked in (("echo", True), ("echo-tuned", False)):
-        rows.append(_ratio_row(targets[kind], full, checked=checked))
+        if kind in targets:
+            rows.append(_ratio_row(targets[kind], full, checked=checked))
+    cores = f"{os.cpu_count()} cores"
+    for over, under, note in (
+        ("full-pg", "full", "PostgreSQL / SQLite, one instance each"),
+        ("full-pg-proxy", "full-pg", "the proxy's cost (1 instance behind it / reached directly)"),
+        ("full-pg-x2", "full-pg-proxy", f"two instances / one, both behind the proxy; {cores}"),
+        ("full-pg-x2", "full-pg", f"two behind the proxy / one reached directly; {cores}"),
+    ):
+        if over in targets and under in targets:
+            rows.append(_ratio_row(targets[under], targets[over], checked=False, note=note))
     return rows
 
 
-def _ratio_row(echo: Target, full: Target, *, checked: bool) -> Row:
+def _ratio_row(under: Target, over: Target, *, checked: bool, note: str = "") -> Row:
     """Each round's ratio compares runs a minute apart at most: the median of those is steadier
     on a shared machine than a ratio of two separate medians."""
     ratios = [
-        f.throughput / e.throughput
-        for e, f in zip(echo.runs["max"], full.runs["max"], strict=True)
-        if e.throughput
+        o.throughput / u.throughput
+        for u, o in zip(under.runs["max"], over.runs["max"], strict=True)
+        if u.throughput
     ]
     value = round(statistics.median(ratios), 3) if ratios else None
-    note = "median of rounds " + " / ".join(f"{r:.2f}" for r in ratios)
-    metric = f"full / {echo.kind} max throughput"
+    note = "; ".join(
+        filter(None, [note, "median of rounds " + " / ".join(f"{r:.2f}" for r in ratios)])
+    )
+    metric = f"{over.kind} / {under.kind} max throughput"
     if checked:
         return Row.checked(SECTION, metric, value, "ratio", at_least=RATIO_TARGET, note=note)
     return Row(SECTION, metric, value, "ratio", note=note)
+
+
+def print_side_by_side(targets: dict[str, Target]) -> None:
+    """The full bot's figures on each backend and instance count, in one table."""
+    labels = {
+        "full": "SQLite, 1 instance",
+        "full-pg": "PostgreSQL, 1 instance",
+        "full-pg-proxy": "PostgreSQL, 1 behind the proxy",
+        "full-pg-x2": "PostgreSQL, 2 behind the proxy",
+    }
+    shown = [kind for kind in labels if kind in targets]
+    if len(shown) < 2:
+        return
+    head = (f"{'full bot (' + str(os.cpu_count()) + ' cores)':<32} {'max upd/s':>10} "
+            f"{'p50/p99 at ' + format(RATE, 'g') + '/s':>18} "
+            f"{'p50/p99 at ' + format(LOW_RATE, 'g') + '/s':>18}")  # fmt: skip
+    print("\n" + head)
+    print("-" * len(head))
+    for kind in shown:
+        target = targets[kind]
+        low = target.runs["low"][0]
+        rate = f"{target.median('rate', _p50) or 0:.1f} / {target.median('rate', _p99) or 0:.1f}"
+        print(
+            f"{labels[kind]:<32} {target.median('max', _throughput) or 0:>10.0f} {rate:>18} "
+            f"{f'{low.ms(0.5) or 0:.1f} / {low.ms(0.99) or 0:.1f}':>18}"
+        )
 
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def run(*, write: bool = True) -> dict[str, Any]:
-    """Measure both bots, print the section's table, write ``bench/results/webhook.json``."""
+def run(*, write: bool = True, backend: str = "both") -> dict[str, Any]:
+    """Measure the bots, print the section's table, write ``bench/results/webhook.json``.
 
-    async def both() -> tuple[list[Row], dict[str, Any]]:
+    ``backend``: ``sqlite`` (the full bot and the echo bots), ``postgres`` (the full bot on
+    SQLite and on PostgreSQL, one and two instances) or ``both``. PostgreSQL out of reach
+    fails its figures with one line (``errors``) and leaves the SQLite ones standing.
+    """
+    kinds = KINDS_OF[backend]
+    errors: dict[str, str] = {}
+    failed: list[Row] = []
+    if backend != "sqlite":
+        reason = asyncio.run(_postgres_unreachable())
+        if reason is not None:
+            errors["postgres"] = reason
+            failed.append(Row(SECTION, "PostgreSQL webhook runs", "failed", ok=False, note=reason))
+            kinds = KINDS_OF["sqlite"] if backend == "both" else ()
+    targets: dict[str, Target] = {}
+
+    async def measure_all() -> tuple[list[Row], dict[str, Any]]:
         with tempfile.TemporaryDirectory(prefix="bench-webhook-") as folder:
-            targets = {target.kind: target for target in await _measure(Path(folder))}
+            for target in await _measure(Path(folder), kinds):
+                targets[target.kind] = target
             return _rows(targets), {"runs": [_summary(t) for t in targets.values()]}
 
-    rows, runs = asyncio.run(both())
+    load_before = _load()
+    rows, runs = asyncio.run(measure_all()) if kinds else ([], {"runs": []})
+    load = f"1-minute load average {load_before} before the runs, {_load()} after"
+    if rows:
+        rows.append(Row(SECTION, "machine: cores", os.cpu_count(), note=load))
+    rows = failed + rows
     print_rows(rows, title="Webhook: full bot vs aiogram echo bots (separate processes)")
+    print_side_by_side(targets)
     result = {
         "setup": {
             "rate": RATE,
@@ -392,12 +592,16 @@ def run(*, write: bool = True) -> dict[str, Any]:
             "max_seconds": MAX_SECONDS,
             "cpus": os.cpu_count(),
             "latency": "update due -> first sendMessage at the fake Bot API",
+            "kinds": list(kinds),
+            "machine": load,
+            "two_instances": TWO_INSTANCES_NOTE,
         },
         **runs,
+        "errors": errors,
         "rows": [row.as_dict() for row in rows],
     }
     if write:
-        write_json("webhook", result)
+        write_json("webhook" if backend == "both" else f"webhook_{backend}", result)
     return result
 
 
@@ -459,15 +663,36 @@ async def echo_bot(port: int, *, tuned: bool) -> None:
         await bot.session.close()
 
 
+def _load() -> str:
+    """The 1-minute load average (other work on a shared machine slows every figure)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
+async def _postgres_unreachable() -> str | None:
+    """Why the benchmark's PostgreSQL cannot be used, or None when it can (within seconds)."""
+    from bench.postgres import PostgresUnavailable, admin_connection, server_url  # noqa: PLC0415
+
+    try:
+        connection = await admin_connection(server_url())
+    except PostgresUnavailable as error:
+        return str(error)
+    await connection.close()
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("mode", nargs="?", default="bench", choices=["bench", *ECHO_KINDS])
     parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--backend", choices=sorted(KINDS_OF), default="both")
     args = parser.parse_args(argv)
     if args.mode in ECHO_KINDS:
         asyncio.run(echo_bot(args.port, tuned=args.mode == "echo-tuned"))
-    else:
-        run()
+    elif run(backend=args.backend)["errors"]:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
