@@ -1,14 +1,14 @@
 """The PostgreSQL backend: a connection pool, numbered migrations under an advisory lock.
 
 Transactions: each :meth:`PostgresStorage.transaction` borrows a pooled connection and runs
-``BEGIN`` .. ``COMMIT`` (READ COMMITTED). The transactions of one process are serialized here
-(an ``asyncio.Lock``), exactly as on SQLite. Across processes on one database, what is read
-and written back is locked first: the resident's advisory lock
+``BEGIN`` .. ``COMMIT`` (READ COMMITTED). Unlike SQLite's one writer at a time, transactions
+run concurrently, up to ``DATABASE_POOL_SIZE`` of them, in one process as across processes on
+one database; so what is read and written back is locked first: the resident's advisory lock
 (``PostgresStoreSession.lock_resident``, always taken before any row lock), then the rows
 (``RequestStore.lock``: ``SELECT … FOR UPDATE``), or decided by a unique key with
-``ON CONFLICT``. Snapshots
-(``REPEATABLE READ READ ONLY``) do not take that lock: statistics and exports run on a pooled
-connection of their own while residents' messages go on.
+``ON CONFLICT``. Snapshots (``REPEATABLE READ READ ONLY``) take no locks: statistics and
+exports run on a pooled connection of their own while residents' messages go on. A
+transaction waiting longer than the pool's timeout for a free connection is ``StorageBusy``.
 
 Busy: a statement that waits for a lock longer than ``busy_timeout_ms`` (``lock_timeout``), a
 serialization failure and a deadlock are raised as :class:`~storage.errors.StorageBusy`, as
@@ -105,7 +105,6 @@ class PostgresStorage:
 
     def __init__(self, pool: AsyncConnectionPool[Connection], *, where: str, url: str = "") -> None:
         self._pool = pool
-        self._lock = asyncio.Lock()
         self.where = where
         self._url = url
         # What this process claims in the outbox is leased to it (a new owner per process).
@@ -219,8 +218,8 @@ class PostgresStorage:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresStoreSession]:
         """One read-write transaction; commits on success, rolls back on any exception
-        (cancellation included). Serialized within this process (see the module docstring)."""
-        async with self._lock, self._connection() as db:
+        (cancellation included). Concurrent with the others (see the module docstring)."""
+        async with self._connection() as db:
             session = PostgresStoreSession(db, self.outbox_lease)
             try:
                 async with db.transaction():
@@ -270,8 +269,7 @@ class PostgresStorage:
         return PostgresLeaderLock(self._url, name)
 
     async def close(self) -> None:
-        async with self._lock:
-            await self._pool.close()
+        await self._pool.close()
 
 
 async def open_postgres(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> PostgresStorage:

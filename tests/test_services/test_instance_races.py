@@ -4,7 +4,8 @@ resident's lock) instead of being read stale and overwritten.
 
 Every test has the same shape: the first instance does its part and keeps its transaction
 open for a moment; the second starts once the first is inside, and must wait for it. Two
-``PostgresStorage`` objects on one schema are two processes as far as the database can tell.
+``PostgresStorage`` objects on one schema are two processes as far as the database can tell;
+each test runs again with one object, whose transactions are just as concurrent.
 """
 
 from __future__ import annotations
@@ -49,16 +50,21 @@ HOLD = 0.5  # how long the first instance keeps its transaction open
 Work = Callable[[StoreSession], Awaitable[object]]
 
 
-@pytest.fixture
-async def instances() -> AsyncIterator[tuple[PostgresStorage, PostgresStorage]]:
+@pytest.fixture(params=["two processes", "one process"])
+async def instances(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[PostgresStorage, PostgresStorage]]:
+    """Two storages on one schema (two processes), or one storage twice: a process's own
+    transactions run concurrently too, so the same locks must hold between them."""
     async with fresh_schema() as url:
         first = await PostgresStorage.open(url)
-        second = await PostgresStorage.open(url)
+        second = await PostgresStorage.open(url) if request.param == "two processes" else first
         try:
             yield first, second
         finally:
             await first.close()
-            await second.close()
+            if second is not first:
+                await second.close()
 
 
 async def race(

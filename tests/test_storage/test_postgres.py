@@ -127,6 +127,34 @@ async def test_a_cancelled_transaction_leaves_the_pool_usable(clock: ManualClock
         await storage.probe_write()
 
 
+async def test_one_process_runs_its_transactions_concurrently(clock: ManualClock) -> None:
+    """No process-wide lock: a transaction held open (a resident's message waiting on a row
+    lock, a slow job) does not stop another resident's message in the same process."""
+    bob = UserRef(ChannelName.TELEGRAM, "2002")
+    async with postgres_storage(pool_size=3) as storage:
+        held, other_done = asyncio.Event(), asyncio.Event()
+
+        async def holder() -> None:
+            async with storage.transaction() as session:
+                await session.residents.touch(ALICE, now=clock.now())
+                held.set()
+                await asyncio.wait_for(other_done.wait(), 5)
+
+        async def other() -> None:
+            await held.wait()
+            async with storage.transaction() as session:
+                await session.residents.touch(bob, now=clock.now())
+            other_done.set()
+
+        await asyncio.gather(holder(), other())
+        async with storage.transaction() as session:
+            assert await session.residents.get(ALICE) is not None
+            assert await session.residents.get(bob) is not None
+        # The pool bounds them: more than its size wait for a free connection, not fail.
+        results = await asyncio.gather(*(storage.probe_write() for _ in range(10)))
+        assert results == [None] * 10
+
+
 async def test_the_url_picks_the_backend(tmp_path: Path) -> None:
     async with fresh_schema() as url:
         server = await open_storage(url, pool_size=2)
