@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 COMPOSE = ROOT / "compose.yaml"
+INSTANCES = ROOT / "compose.instances.yaml"
+INSTANCES_PROXY = ROOT / "deploy" / "nginx-instances.conf"
 UNIT = ROOT / "deploy" / "contact-center-bot.service"
 ENV_EXAMPLE = ROOT / ".env.example"
 LOCK = "requirements.lock"
@@ -296,11 +298,72 @@ def test_the_unit_is_hardened_and_writes_only_its_data() -> None:
     assert backups <= writable, "backups must be writable too"
 
 
+# --- two instances on PostgreSQL (compose.instances.yaml) ----------------------------------------
+
+
+def instances() -> dict[str, Any]:
+    loaded = yaml.safe_load(INSTANCES.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def instance_services() -> dict[str, dict[str, Any]]:
+    services = instances()["services"]
+    bots = {name: service for name, service in services.items() if name.startswith("bot-")}
+    assert len(bots) == 2, "two bot instances"
+    return bots
+
+
+def instances_variables() -> set[str]:
+    names: set[str] = set(_REFERENCE.findall(INSTANCES.read_text(encoding="utf-8")))
+    for service in instance_services().values():
+        names |= set(service.get("environment", {}))
+    return names
+
+
+def test_both_instances_share_one_postgresql_database_and_one_media_volume() -> None:
+    services = instances()["services"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert "healthcheck" in services["postgres"]
+    urls, media = set(), set()
+    for service in instance_services().values():
+        environment = service["environment"]
+        assert environment["DATABASE_URL"].startswith("postgresql://")
+        urls.add(environment["DATABASE_URL"])
+        mounts = dict(volume.split(":", 1)[::-1] for volume in service["volumes"])
+        media.add(mounts[environment["MEDIA_DIR"]])
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert service["restart"] in {"always", "unless-stopped", "on-failure"}
+        assert seconds(service["stop_grace_period"]) > default("shutdown_grace")
+        # The ops port is published on the host's loopback only.
+        assert all(port.startswith("127.0.0.1:") for port in service["ports"])
+    assert len(urls) == 1, "one database"
+    assert len(media) == 1, "one media volume"
+    assert media <= set(instances()["volumes"]), "a named volume, declared at the top level"
+
+
+def test_the_proxy_sends_webhooks_to_both_instances_and_retries_a_dropped_post() -> None:
+    services = instances()["services"]
+    proxy = services["proxy"]
+    config = INSTANCES_PROXY.read_text(encoding="utf-8")
+    mounted = [volume.split(":")[0] for volume in proxy["volumes"]]
+    assert f"./deploy/{INSTANCES_PROXY.name}" in mounted
+    upstream = re.search(r"upstream (\w+) \{(.*?)\}", config, re.S)
+    assert upstream is not None
+    for name, service in instance_services().items():
+        port = service["environment"]["WEBHOOK_PORT"]
+        assert f"server {name}:{port}" in upstream.group(2)
+    assert f"proxy_pass http://{upstream.group(1)};" in config
+    # A webhook post is safe to repeat (the update key), so a dropped one goes to the other.
+    assert re.search(r"proxy_next_upstream [^;]*non_idempotent", config)
+
+
 # --- every file names real settings -------------------------------------------------------------
 
 NAMED = {
     "Dockerfile": dockerfile_variables,
     "compose.yaml": compose_variables,
+    "compose.instances.yaml": instances_variables,
     "contact-center-bot.service": unit_variables,
 }
 
