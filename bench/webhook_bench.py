@@ -16,9 +16,9 @@ On PostgreSQL (issue 14) the full bot runs three more ways, each on a fresh sche
 ``full-pg-proxy``, the same behind the round-robin proxy (``fakes.round_robin``, its own
 process); ``full-pg-x2``, two instances on one schema behind that proxy. Two over one behind
 the same proxy is the instances' ratio; the proxy's own cost is the difference between
-``full-pg`` and ``full-pg-proxy``. Until leader election is merged, both instances run the
-delivery worker and the scheduler: a reply may be sent twice, and a reply is timed at its
-first ``sendMessage`` (webhook answers are what is measured).
+``full-pg`` and ``full-pg-proxy``. Each instance answers its own webhooks; one of them, the
+elected leader, also runs the delivery worker and the scheduler. A reply is timed at its first
+``sendMessage`` (webhook answers are what is measured), and replies sent twice are counted.
 
 They all run at once and take turns over three rounds, each round a fixed-rate run (300
 updates/s for 8 s) and a closed-loop run for the maximum throughput; then one run at 100/s.
@@ -81,9 +81,7 @@ KINDS_OF = {
     "postgres": ("full", *PG_KINDS),
     "both": (*KINDS, *PG_KINDS),
 }
-TWO_INSTANCES_NOTE = (
-    "both instances run the delivery worker and the scheduler (no leader election yet)"
-)
+TWO_INSTANCES_NOTE = "each answers its webhooks; the elected leader also delivers the outbox"
 WARMUP_SECONDS = 2.0
 P99_TARGET_MS = 100.0
 RATIO_TARGET = 0.5
