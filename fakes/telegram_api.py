@@ -1191,6 +1191,14 @@ class FakeTelegramServer:
         self._kick_webhook()
         return update_id
 
+    def observe_update(self, update: Mapping[str, Any]) -> None:
+        """Learn an update the test posts to the bot's webhook itself (not queued here).
+
+        Its chats, users, messages and callback query id become known as with ``push_update``,
+        so the bot can answer the callback query; nothing is delivered by the fake.
+        """
+        self._learn(copy.deepcopy(dict(update)))
+
     def press_button(
         self,
         chat_id: int,

@@ -48,7 +48,12 @@ from fakes.telegram_api import (
     method_is,
     sent_to,
 )
-from fakes.telegram_updates import group_message_update, message_update, photo_update
+from fakes.telegram_updates import (
+    callback_update,
+    group_message_update,
+    message_update,
+    photo_update,
+)
 
 RESIDENT = 42
 STAFF_CHAT = -1001234567890
@@ -424,6 +429,17 @@ async def test_callback_query_can_be_answered_once(server: FakeTelegramServer, b
         await bot.answer_callback_query(query.id)
     with pytest.raises(AssertionError, match="no callback button"):
         server.press_button(RESIDENT, sent.message_id, data="v1:maybe")
+
+
+async def test_an_observed_update_is_known_but_not_delivered(
+    server: FakeTelegramServer, bot: Bot
+) -> None:
+    """What a test posts to a webhook itself: its callback query may be answered, no poll gets
+    it."""
+    update = callback_update(RESIDENT, "v1:yes", query_id="777")
+    server.observe_update(update)
+    assert server.pending_updates == []
+    assert await bot.answer_callback_query("777") is True
 
 
 # -- members, topics, commands -----------------------------------------------------------------
