@@ -562,6 +562,21 @@ async def test_timeout_fault_delivers_but_the_client_times_out(server: FakeTeleg
     assert server.message(RESIDENT, 1) is not None
 
 
+async def test_a_held_answer_comes_when_the_fault_is_released(
+    server: FakeTelegramServer, bot: Bot
+) -> None:
+    released = asyncio.Event()
+    server.faults.add(kind="timeout", method="sendMessage", delay=30, release=released)
+    sending = asyncio.create_task(bot.send_message(RESIDENT, "Ваша заявка виконана"))
+    [delivered] = await server.wait_for(method_is("sendMessage"))  # at once
+    assert delivered.fault == "timeout"
+    await asyncio.sleep(0.1)
+    assert not sending.done()  # the answer is held
+    released.set()
+    sent = await asyncio.wait_for(sending, 5)
+    assert sent.message_id == delivered.result["message_id"]
+
+
 async def test_timeout_fault_without_apply_delivers_nothing(server: FakeTelegramServer) -> None:
     server.faults.add(kind="timeout", method="sendMessage", delay=30, apply=False)
     impatient = make_bot(server, timeout=1)
