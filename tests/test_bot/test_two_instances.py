@@ -9,9 +9,12 @@ its 200 and its answer, as Telegram and a person do) file a water request each: 
 operator (``OPERATOR_IDS``) presses "В роботі" and then "Виконано" on every card in the staff
 chat; ``FOLLOWUP_DELAY`` later each resident is asked whether it was done and answers "Так", 5
 and "Пропустити". Once KILL_AT requests are confirmed, instance A is SIGKILLed at the next 200 it
-gives for a "Підтвердити" (right then it sends that reply and its worker the new card). Either a
-service manager starts A again RESTART_AFTER seconds later ("restarted"), or nobody does ("left
-dead": B alone must finish everything A left in flight). Every post that got no 200 (the proxy's
+gives for a "Підтвердити" (right then it sends that reply, whose answer the fake holds HOLD
+seconds so that it is surely in flight, and its worker sends the new card). Either a
+service manager starts A again RESTART_AFTER seconds later ("restarted": meanwhile the next
+message B sends is held in flight by the fake until A has started and had RECOVERY seconds, so
+A's start-up must not take over what a live instance is sending), or nobody does ("left dead":
+B alone must finish everything A left in flight). Every post that got no 200 (the proxy's
 502 for a connection cut by the kill) is posted again through the proxy until it gets one, as
 Telegram redelivers; arrivals go on past the kill and the restart.
 
@@ -30,10 +33,11 @@ test fails on any):
   something off (a post, or a row SENDING); the instances still running stop cleanly (SIGTERM).
 
 The bound for repeats is explicit: a message may come twice (once more, never three times) only
-when its outbox row was SENDING at the kill and (for a resident's reply) the update was acknowledged by the killed
-instance; for rows of the delivery worker (status changes, cards, follow-ups) SENDING at the
-kill is taken as in flight whichever instance held it (the database does not say which; with
-one delivery leader only the leader's are).
+when its outbox row was SENDING at the kill and (for a resident's reply) the update was
+acknowledged by the killed instance; for rows of the delivery worker (status changes, cards,
+follow-ups) SENDING at the kill is taken as in flight whichever instance held it (the database
+does not say which; with one delivery leader only the leader's are). A message B sends after the
+kill is never excused.
 
 Telegram's 20 messages a minute to one group is raised for the staff chat (pacing is not what
 this test is about, and 30 cards would take 90 s). The command of an instance is
@@ -82,7 +86,9 @@ STAGGER = 0.3  # seconds between two residents' first messages: arrivals go on p
 # Instance A is SIGKILLed at the first 200 it gives for a "Підтвердити" once this many requests
 # are confirmed: right then it sends the reply and its worker the new card.
 KILL_AT = RESIDENTS // 3
+HOLD = 2.0  # seconds the fake holds the answer to a reply sent just before the kill
 RESTART_AFTER = 1.0  # seconds until the service manager starts instance A again
+RECOVERY = 1.5  # seconds B's held message stays in flight after A listens again
 REDELIVERY_DELAY = 0.25  # seconds before a post that got no 200 comes again
 WAIT = 60.0  # seconds at most for an instance to start
 PATIENCE = 30.0  # seconds a resident or the operator waits for an answer before giving up
@@ -393,6 +399,8 @@ class Scenario:
                     f"a button {step.data}",
                 )
                 mark = len(self.chats.sent[chat])
+                if data == "v1:rq:ok":
+                    self.arm(chat)
                 delivery = await self.deliver(chat, self.press_update(chat, message, data, chat))
                 if data == "v1:rq:ok":
                     self.on_confirmed(delivery.acknowledged.upstream)
@@ -445,6 +453,15 @@ class Scenario:
         return None
 
     # -- the kill -----------------------------------------------------------------------------
+
+    def arm(self, chat: int) -> None:
+        """Near the kill, the answer to a confirmation's reply is held HOLD seconds by the fake
+        (the message itself is delivered at once): if A took the update, A is killed with that
+        reply in flight, delivered and not yet recorded, every time."""
+        if self.confirmed >= KILL_AT - 1 and not self.killed.is_set():
+            self.telegram.faults.add(
+                kind="timeout", method="sendMessage", chat_id=chat, delay=HOLD, times=1
+            )
 
     def on_confirmed(self, upstream: str | None) -> None:
         self.confirmed += 1
@@ -513,6 +530,7 @@ async def test_two_instances_behind_a_proxy_answer_and_notify_once_through_a_sig
         a = Instance("a", instance_env("a", url, telegram, tmp_path), tmp_path)
         b = Instance("b", instance_env("b", url, telegram, tmp_path), tmp_path)
         started = time.monotonic()
+        released = asyncio.Event()  # ends the hold of B's message in flight across the restart
         try:
             # At once: one of them migrates the fresh schema (under an advisory lock).
             await asyncio.gather(a.start(), b.start())
@@ -523,15 +541,22 @@ async def test_two_instances_behind_a_proxy_answer_and_notify_once_through_a_sig
                 scenario = Scenario(telegram, proxy, http, a)
 
                 async def service_manager() -> dict[str, Row]:
-                    """At the kill: what was SENDING; RESTART_AFTER later, A again (if so)."""
+                    """At the kill: what was SENDING; RESTART_AFTER later, A again (if so),
+                    while B has a message in flight (the next one B sends: the fake holds
+                    its answer until A is up and has had RECOVERY seconds)."""
                     await scenario.killed.wait()
                     assert a.process is not None
                     assert await a.process.wait() == -signal.SIGKILL
                     at_kill = await outbox_rows(url)
                     if restart:
+                        telegram.faults.add(
+                            kind="timeout", method="sendMessage", delay=WAIT, release=released
+                        )
                         await asyncio.sleep(RESTART_AFTER)
                         await a.start()
                         scenario.mark("A up again")
+                        await asyncio.sleep(RECOVERY)
+                        released.set()
                     return at_kill
 
                 manager = asyncio.create_task(service_manager())
@@ -549,6 +574,8 @@ async def test_two_instances_behind_a_proxy_answer_and_notify_once_through_a_sig
                 scenario.mark("settled")
                 await asyncio.sleep(1.0)  # a late repeat would show now
         finally:
+            telegram.faults.clear()
+            released.set()
             codes = {"a": await a.stop(), "b": await b.stop()}
         seconds = time.monotonic() - started
         final = await outbox_rows(url)
@@ -604,8 +631,10 @@ async def test_two_instances_behind_a_proxy_answer_and_notify_once_through_a_sig
             extra = count - expected[text]
             if extra <= 0:
                 continue
+            unsent = sorted(row.key for row in rows if row.status != "sent")
+            also = f" (or of the rows never marked sent: {unsent})" if unsent else ""
             if not senders[text]:
-                problems.append(f"chat {chat}: {count} messages of no outbox row: {text!r}")
+                problems.append(f"chat {chat}: {count} messages of no sent row{also}: {text!r}")
                 continue
             allowed = [row for row in senders[text] if excused(row)]
             for row in allowed[:extra]:
@@ -614,7 +643,7 @@ async def test_two_instances_behind_a_proxy_answer_and_notify_once_through_a_sig
                 keys = sorted({row.key for row in senders[text]})
                 problems.append(
                     f"chat {chat}: {count} copies of a message of {keys} "
-                    f"({len(allowed)} in flight at the kill): {text!r}"
+                    f"({len(allowed)} in flight at the kill){also}: {text!r}"
                 )
                 for row in senders[text]:
                     repeats[row.key] += 0 if row in allowed else 1
@@ -725,6 +754,9 @@ async def test_two_instances_behind_a_proxy_answer_and_notify_once_through_a_sig
         f"{dict(repeats)}; duplicate updates logged: {len(logged)}; "
         f"proxy: {dict(proxy.forwarded)}; problems: {len(problems)}"
     )
+    held = [c.summary(200) for c in telegram.calls if c.fault == "timeout" and c.time > killed_at]
+    if held:
+        print(f"  held in flight by B across A's restart: {held}")
     for problem in problems:
         print("  -", problem)
     assert problems == []
