@@ -9,8 +9,8 @@ its 200 and its answer, as Telegram and a person do) file a water request each: 
 operator (``OPERATOR_IDS``) presses "В роботі" and then "Виконано" on every card in the staff
 chat; ``FOLLOWUP_DELAY`` later each resident is asked whether it was done and answers "Так", 5
 and "Пропустити". Once KILL_AT requests are confirmed, instance A is SIGKILLed at the next 200 it
-gives for a "Підтвердити" (right then it sends that reply, whose answer the fake holds HOLD
-seconds so that it is surely in flight, and its worker sends the new card). Either a
+gives a resident (right then it sends that reply, whose answer the fake holds HOLD seconds so
+that it is surely in flight; cards, status changes and follow-ups are on their way). Either a
 service manager starts A again RESTART_AFTER seconds later ("restarted": meanwhile the next
 message B sends is held in flight by the fake until A has started and had RECOVERY seconds, so
 A's start-up must not take over what a live instance is sending), or nobody does ("left dead":
@@ -83,8 +83,8 @@ OPERATOR = 77_000_001
 RESIDENTS = 30
 FIRST_RESIDENT = 8_100_000
 STAGGER = 0.3  # seconds between two residents' first messages: arrivals go on past the restart
-# Instance A is SIGKILLed at the first 200 it gives for a "Підтвердити" once this many requests
-# are confirmed: right then it sends the reply and its worker the new card.
+# Instance A is SIGKILLed at the first 200 it gives a resident once this many requests are
+# confirmed: right then it sends that reply (held in flight by the fake, see Scenario.arm).
 KILL_AT = RESIDENTS // 3
 HOLD = 2.0  # seconds the fake holds the answer to a reply sent just before the kill
 RESTART_AFTER = 1.0  # seconds until the service manager starts instance A again
@@ -337,6 +337,8 @@ class Scenario:
         self.telegram.observe_update(update)
         key = f"tg:{update['update_id']}"
         delivery = self.deliveries[key] = Delivery(key, chat, resident)
+        if resident:
+            self.arm(chat)
         body = json.dumps(update, ensure_ascii=False).encode()
         headers = {
             "X-Telegram-Bot-Api-Secret-Token": webhook_secret(TOKEN),
@@ -355,6 +357,8 @@ class Scenario:
                 pass
             delivery.attempts.append(Attempt(status, upstream, time.monotonic()))
             if status == 200:
+                if resident:
+                    self.kill_if_due(upstream)
                 return delivery
             if time.monotonic() > deadline:
                 raise Stuck(f"{key} refused again and again: {delivery.attempts}")
@@ -399,11 +403,9 @@ class Scenario:
                     f"a button {step.data}",
                 )
                 mark = len(self.chats.sent[chat])
+                await self.deliver(chat, self.press_update(chat, message, data, chat))
                 if data == "v1:rq:ok":
-                    self.arm(chat)
-                delivery = await self.deliver(chat, self.press_update(chat, message, data, chat))
-                if data == "v1:rq:ok":
-                    self.on_confirmed(delivery.acknowledged.upstream)
+                    self.on_confirmed()
                     number = await self.chats.until(
                         chat, partial(self.number_told, chat, mark), "the request number"
                     )
@@ -455,21 +457,24 @@ class Scenario:
     # -- the kill -----------------------------------------------------------------------------
 
     def arm(self, chat: int) -> None:
-        """Near the kill, the answer to a confirmation's reply is held HOLD seconds by the fake
-        (the message itself is delivered at once): if A took the update, A is killed with that
-        reply in flight, delivered and not yet recorded, every time."""
+        """Near the kill, the answer to a resident's next reply is held HOLD seconds by the fake
+        (the message itself is delivered at once): when A took the update, A is killed with
+        that reply in flight, delivered and not yet recorded, every time."""
         if self.confirmed >= KILL_AT - 1 and not self.killed.is_set():
             self.telegram.faults.add(
                 kind="timeout", method="sendMessage", chat_id=chat, delay=HOLD, times=1
             )
 
-    def on_confirmed(self, upstream: str | None) -> None:
-        self.confirmed += 1
+    def kill_if_due(self, upstream: str | None) -> None:
+        """The first 200 A gives a resident once KILL_AT requests are confirmed kills A."""
         if self.confirmed >= KILL_AT and upstream == self.victim.url and not self.killed.is_set():
             self.victim.kill()
             self.killed_at = time.monotonic()
             self.killed.set()
             self.mark("A killed")
+
+    def on_confirmed(self) -> None:
+        self.confirmed += 1
         if self.confirmed == RESIDENTS:
             self.mark("all filed")
 
