@@ -239,6 +239,9 @@ def instance_env(
         # One delivery leader at a time (once leader election lands): a dead leader's place is
         # taken within seconds, well within PATIENCE.
         LEADER_TIMEOUT="5",
+        # What a dead instance was sending is sent by the leader once its lease runs out (60 s
+        # by default; renewed while a live sender still sends): well within PATIENCE here.
+        OUTBOX_LEASE_SECONDS="5",
         # Cards for every request go to one staff group; Telegram's 20 a minute there would
         # make the test last minutes (pacing is tested elsewhere; the fake does not enforce it).
         RATE_LIMIT_PER_GROUP_PER_MINUTE="1200",
@@ -760,7 +763,8 @@ async def test_two_instances_behind_a_proxy_answer_and_notify_once_through_a_sig
         f"{seconds:.1f} s {scenario.timeline}; posts without a 200: {dict(not_200)}; "
         f"SENDING at the kill: {len(in_flight)} {in_flight}; repeated rows: "
         f"{dict(repeats)}; duplicate updates logged: {len(logged)}; "
-        f"proxy: {dict(proxy.forwarded)}; problems: {len(problems)}"
+        f"proxy (A, B): answered {proxy.counts}, refused {proxy.refused}, dropped {proxy.dropped}; "
+        f"problems: {len(problems)}"
     )
     armed = hold_armed[0] if hold_armed else float("inf")
     held = [c.summary(160) for c in telegram.calls if c.fault == "timeout" and c.time >= armed]
