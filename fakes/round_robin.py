@@ -3,8 +3,10 @@
 Each request goes to the next backend in turn, method, path, query, headers (the hop-by-hop
 ones aside) and body as they came; the backend's status, headers and body come back as they
 are. A backend that refuses the connection is skipped for that request (the next one is
-tried, as a load balancer's health check would have it); when none accepts, 502. Nothing else:
-no retries after a request was sent, no buffering limits, no TLS.
+tried, as a load balancer's health check would have it); when none accepts, 502. A backend
+that takes the request and then drops the connection gives 502 too. Every answer a backend gave
+names it in ``X-Upstream``. Nothing else: no retries after a request was sent, no buffering
+limits, no TLS.
 
 In a test or a benchmark::
 
@@ -30,7 +32,9 @@ from types import TracebackType
 import aiohttp
 from aiohttp import web
 
-__all__ = ["RoundRobinProxy", "main"]
+__all__ = ["UPSTREAM_HEADER", "RoundRobinProxy", "main"]
+
+UPSTREAM_HEADER = "X-Upstream"  # on every answer a backend gave: that backend's URL
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ class RoundRobinProxy:
         self.backends = [url.rstrip("/") for url in backends]
         self.counts = [0] * len(self.backends)
         self.refused = [0] * len(self.backends)
+        self.dropped = [0] * len(self.backends)
         self.host = host
         self.port = port
         self._turn = itertools.cycle(range(len(self.backends)))
@@ -116,16 +121,18 @@ class RoundRobinProxy:
                 ) as answer:
                     content = await answer.read()
                     self.counts[index] += 1
-                    return web.Response(
-                        status=answer.status,
-                        body=content,
-                        headers={
-                            k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP
-                        },
-                    )
+                    kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
+                    # Who answered, as nginx's $upstream_addr in a header would tell.
+                    kept[UPSTREAM_HEADER] = self.backends[index]
+                    return web.Response(status=answer.status, body=content, headers=kept)
             except aiohttp.ClientConnectorError:
                 # Nothing was sent: the next backend may take it.
                 self.refused[index] += 1
+            except (aiohttp.ClientError, OSError):
+                # Sent, then the connection was cut (the backend died): it may have processed
+                # the request, so it goes nowhere else; the poster sees a load balancer's 502.
+                self.dropped[index] += 1
+                return web.Response(status=502, text="the backend dropped the connection")
         return web.Response(status=502, text="no backend accepted the connection")
 
 

@@ -38,7 +38,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
 from typing import Any, Final, Literal, Self, cast, get_args
@@ -392,6 +392,7 @@ class Fault:
     calls it answers (``None``: all until ``FaultPlan.clear``); ``hits`` counts them. ``apply``
     (only for ``timeout``/``disconnect``) performs the call's side effect before the network
     failure, like a message Telegram delivered although the client never saw the answer.
+    A ``timeout`` holds its answer ``delay`` seconds, or until ``release`` is set.
     """
 
     kind: FaultKind
@@ -403,6 +404,7 @@ class Fault:
     description: str | None = None
     times: int | None = 1
     hits: int = 0
+    release: asyncio.Event | None = field(default=None, repr=False, compare=False)
 
     @property
     def exhausted(self) -> bool:
@@ -472,6 +474,7 @@ class FaultPlan:
         delay: float = 30.0,
         apply: bool | None = None,
         description: str | None = None,
+        release: asyncio.Event | None = None,
     ) -> Fault:
         """Queue a fault for the next ``times`` matching calls and return it.
 
@@ -496,6 +499,7 @@ class FaultPlan:
             apply=kind == "timeout" if apply is None else apply,
             description=description,
             times=times,
+            release=release,
         )
         self._scripted.append(fault)
         return fault
@@ -1191,6 +1195,14 @@ class FakeTelegramServer:
         self._kick_webhook()
         return update_id
 
+    def observe_update(self, update: Mapping[str, Any]) -> None:
+        """Learn an update the test posts to the bot's webhook itself (not queued here).
+
+        Its chats, users, messages and callback query id become known as with ``push_update``,
+        so the bot can answer the callback query; nothing is delivered by the fake.
+        """
+        self._learn(copy.deepcopy(dict(update)))
+
     def press_button(
         self,
         chat_id: int,
@@ -1360,7 +1372,11 @@ class FakeTelegramServer:
             outcome = _Outcome(*fault.error())
         self._record(method, params, arrived, outcome, fault=fault.kind)
         if fault.kind == "timeout":
-            await self._sleep(fault.delay)
+            if fault.release is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(fault.release.wait(), fault.delay)
+            else:
+                await self._sleep(fault.delay)
             return outcome.to_response()
         if request.transport is not None:
             request.transport.abort()

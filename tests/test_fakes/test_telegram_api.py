@@ -48,7 +48,12 @@ from fakes.telegram_api import (
     method_is,
     sent_to,
 )
-from fakes.telegram_updates import group_message_update, message_update, photo_update
+from fakes.telegram_updates import (
+    callback_update,
+    group_message_update,
+    message_update,
+    photo_update,
+)
 
 RESIDENT = 42
 STAFF_CHAT = -1001234567890
@@ -426,6 +431,17 @@ async def test_callback_query_can_be_answered_once(server: FakeTelegramServer, b
         server.press_button(RESIDENT, sent.message_id, data="v1:maybe")
 
 
+async def test_an_observed_update_is_known_but_not_delivered(
+    server: FakeTelegramServer, bot: Bot
+) -> None:
+    """What a test posts to a webhook itself: its callback query may be answered, no poll gets
+    it."""
+    update = callback_update(RESIDENT, "v1:yes", query_id="777")
+    server.observe_update(update)
+    assert server.pending_updates == []
+    assert await bot.answer_callback_query("777") is True
+
+
 # -- members, topics, commands -----------------------------------------------------------------
 
 
@@ -544,6 +560,21 @@ async def test_timeout_fault_delivers_but_the_client_times_out(server: FakeTeleg
     delivered = server.sent_messages(RESIDENT)
     assert [c.fault for c in delivered] == ["timeout"]
     assert server.message(RESIDENT, 1) is not None
+
+
+async def test_a_held_answer_comes_when_the_fault_is_released(
+    server: FakeTelegramServer, bot: Bot
+) -> None:
+    released = asyncio.Event()
+    server.faults.add(kind="timeout", method="sendMessage", delay=30, release=released)
+    sending = asyncio.create_task(bot.send_message(RESIDENT, "Ваша заявка виконана"))
+    [delivered] = await server.wait_for(method_is("sendMessage"))  # at once
+    assert delivered.fault == "timeout"
+    await asyncio.sleep(0.1)
+    assert not sending.done()  # the answer is held
+    released.set()
+    sent = await asyncio.wait_for(sending, 5)
+    assert sent.message_id == delivered.result["message_id"]
 
 
 async def test_timeout_fault_without_apply_delivers_nothing(server: FakeTelegramServer) -> None:
