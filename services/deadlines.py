@@ -22,7 +22,7 @@ from domain.requests import Request, Status
 from domain.texts import Texts
 from services import cards
 from services.outbox import enqueue, outbox_key
-from services.requests import RequestService
+from services.requests import RequestService, lock_request
 from services.routing import Routing
 from storage.base import StoreSession
 from storage.followups import DeadlineKind, MissedDeadline
@@ -97,11 +97,7 @@ class DeadlineWatch:
         row), if it still misses that deadline: the list was read without locks, and an
         operator on another instance may have acknowledged or resolved it since (their change
         committed, or waited for here), which must not be escalated."""
-        found = await session.requests.get(missed.request_id)
-        if found is None:
-            return None
-        await session.lock_resident(found.resident)
-        request = await session.requests.lock(missed.request_id)
+        request = await lock_request(session, missed.request_id)
         if request is None:
             return None
         if missed.kind is DeadlineKind.ACKNOWLEDGE:

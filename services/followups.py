@@ -25,7 +25,7 @@ from domain.requests import Actor, Request, RequestError, Status
 from domain.texts import Texts
 from services import cards
 from services.outbox import enqueue, outbox_key
-from services.requests import RequestService
+from services.requests import RequestService, lock_request
 from storage.base import StoreSession
 from storage.followups import Followup, FollowupOutcome, FollowupStatus
 
@@ -185,11 +185,7 @@ class FollowupService:
         # resident's reason and the job reopening without one (``reopen_unexplained``) on two
         # instances take turns, and the request checked below is the one stored, not a stale
         # read an operator changed meanwhile.
-        found = await session.requests.get(followup.request_id)
-        if found is None:
-            return None
-        await session.lock_resident(found.resident)
-        request = await session.requests.lock(found.id)
+        request = await lock_request(session, followup.request_id)
         if request is None:
             return None
         outcome = self.texts.get(

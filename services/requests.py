@@ -116,7 +116,7 @@ from storage.requests import NewRequest, NewStatusChange
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RequestObserver", "RequestService"]
+__all__ = ["RequestObserver", "RequestService", "lock_request"]
 
 _CLOSING = frozenset({Status.DONE, Status.REJECTED})
 _ACKNOWLEDGING = frozenset(
@@ -492,21 +492,10 @@ class RequestService:
         return await self._require(session, request_id)
 
     async def _require(self, session: StoreSession, request_id: int) -> Request:
-        """The request to change, locked for the rest of the transaction (``lock``): two
-        operators, an operator and the deadline job, or two instances never both act on the
-        status they read before the other wrote.
-
-        The resident's lock is taken before the row's (``StoreSession.lock_resident``), the
-        order the conversation takes them in: a change racing the resident's own message (an
-        erasure, an answer, a follow-up) waits for it instead of deadlocking with it, and
-        what the change writes into the resident's conversation state (``AwaitAnswer``) is
-        never overwritten by a message handled at the same time. A request's resident never
-        changes, so reading it before the lock is safe."""
-        found = await session.requests.get(request_id)
-        if found is None:
-            raise RequestNotFound(request_id)
-        await session.lock_resident(found.resident)
-        request = await session.requests.lock(request_id)
+        """The request to change, locked for the rest of the transaction (``lock_request``):
+        two operators, an operator and the deadline job, or two instances never both act on
+        the status they read before the other wrote."""
+        request = await lock_request(session, request_id)
         if request is None:
             raise RequestNotFound(request_id)
         return request
@@ -538,3 +527,20 @@ class RequestService:
     ) -> None:
         for observer in [*self._observers, self._cards]:
             await observer.request_changed(session, request, change)
+
+
+async def lock_request(session: StoreSession, request_id: int) -> Request | None:
+    """The request as stored, locked for the rest of the transaction; None when there is none.
+
+    The resident's lock is taken before the row's (``StoreSession.lock_resident``), the order
+    the conversation takes them in: a change racing the resident's own message (an erasure, an
+    answer, a follow-up) waits for it instead of deadlocking with it, and what the change
+    writes into the resident's conversation state (``AwaitAnswer``) is never overwritten by a
+    message handled at the same time. A request's resident never changes, so reading it
+    before the lock is safe. Every read-check-change of one request goes through here (status
+    changes, the deadline job's re-check, the follow-up's reopening)."""
+    found = await session.requests.get(request_id)
+    if found is None:
+        return None
+    await session.lock_resident(found.resident)
+    return await session.requests.lock(request_id)
