@@ -35,7 +35,7 @@ from storage.url import sqlite_path
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["InstanceLock", "database_file", "hold_instance_lock", "lock_path"]
+__all__ = ["InstanceLock", "database_file", "hold_instance_lock", "lock_path", "try_flock"]
 
 _MEMORY = ":memory:"
 _PREFIX = "sqlite:///"
@@ -56,6 +56,22 @@ def database_file(database_url: str, *, base: Path | None = None) -> Path | None
     if rest in ("", "/", _MEMORY) or rest.startswith(("file:", _MEMORY + "?")):
         return None
     return sqlite_path(database_url, base=base)
+
+
+def try_flock(path: Path, *, exclusive: bool) -> int | None:
+    """An open descriptor of ``path`` holding a ``flock`` (shared or exclusive), taken without
+    waiting; None when another holder prevents it. Closing the descriptor releases the lock,
+    and so does the holder's death (SIGKILL included). POSIX only."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(descriptor, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
 
 
 class InstanceLock:
@@ -83,15 +99,9 @@ class InstanceLock:
             raise RuntimeError("this instance lock is already held")
         if self.path is None or sys.platform == "win32":
             return True
-        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(descriptor, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
+        descriptor = try_flock(self.path, exclusive=exclusive)
+        if descriptor is None:
             return False
-        except BaseException:
-            os.close(descriptor)
-            raise
         self._descriptor = descriptor
         self.exclusive = exclusive
         return True

@@ -15,8 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-if sys.platform != "win32":
-    import fcntl
+from storage.sqlite.instance import try_flock
 
 __all__ = ["SqliteLeaderLock"]
 
@@ -36,15 +35,9 @@ class SqliteLeaderLock:
         if self.path is None or sys.platform == "win32":
             self.held = True
             return True
-        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
+        descriptor = try_flock(self.path, exclusive=True)
+        if descriptor is None:
             return False
-        except BaseException:
-            os.close(descriptor)
-            raise
         self._descriptor = descriptor
         self.held = True
         return True
