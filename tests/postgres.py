@@ -70,3 +70,17 @@ async def postgres_storage(**options: int) -> AsyncIterator[PostgresStorage]:
             yield storage
         finally:
             await storage.close()
+
+
+@asynccontextmanager
+async def postgres_instances() -> AsyncIterator[tuple[PostgresStorage, PostgresStorage]]:
+    """Two migrated :class:`PostgresStorage` objects on one fresh schema: two bot processes
+    as far as the server can tell (each its own pool and outbox lease owner)."""
+    async with fresh_schema() as url:
+        first = await PostgresStorage.open(url)
+        second = await PostgresStorage.open(url)
+        try:
+            yield first, second
+        finally:
+            await first.close()
+            await second.close()

@@ -20,7 +20,7 @@ from handlers.context import Context
 from handlers.conversation import Conversation
 from handlers.registry import Registry
 from storage.postgres import PostgresStorage
-from tests.postgres import fresh_schema
+from tests.postgres import postgres_instances
 from tests.test_services.helpers import resident
 
 ALICE = UserRef(ChannelName.TELEGRAM, "1001")
@@ -51,14 +51,8 @@ class Tally:
 
 @pytest.fixture
 async def instances() -> AsyncIterator[tuple[PostgresStorage, PostgresStorage]]:
-    async with fresh_schema() as url:
-        first = await PostgresStorage.open(url)
-        second = await PostgresStorage.open(url)
-        try:
-            yield first, second
-        finally:
-            await first.close()
-            await second.close()
+    async with postgres_instances() as both:
+        yield both
 
 
 def _conversation(storage: PostgresStorage, clock: ManualClock, feature: Tally) -> Conversation:

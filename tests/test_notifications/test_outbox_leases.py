@@ -26,9 +26,8 @@ from notifications.worker import OutboxWorker
 from services.outbox import enqueue
 from storage.base import Storage
 from storage.outbox import OutboxLease, OutboxStatus
-from storage.postgres import PostgresStorage
 from storage.sqlite import SqliteStorage
-from tests.postgres import BACKENDS, fresh_schema
+from tests.postgres import BACKENDS, postgres_instances
 from tests.test_notifications.helpers import ScriptedChannel, messages
 
 LEASE = 60.0
@@ -38,14 +37,8 @@ LEASE = 60.0
 async def two_instances(backend: str, folder: Path) -> AsyncIterator[tuple[Storage, Storage]]:
     """Two storages on one database, each with its own lease owner."""
     if backend == "postgres":
-        async with fresh_schema() as url:
-            first = await PostgresStorage.open(url)
-            second = await PostgresStorage.open(url)
-            try:
-                yield first, second
-            finally:
-                await first.close()
-                await second.close()
+        async with postgres_instances() as both:
+            yield both
         return
     path = folder / "bot.sqlite3"
     one = await SqliteStorage.open(path)

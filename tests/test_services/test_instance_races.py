@@ -31,7 +31,7 @@ from storage.followups import FollowupOutcome
 from storage.open311 import ApiScope
 from storage.postgres import PostgresStorage
 from storage.relay import RelayDirection
-from tests.postgres import fresh_schema
+from tests.postgres import postgres_instances, postgres_storage
 from tests.test_services.helpers import (
     ALICE,
     STAFF,
@@ -56,15 +56,12 @@ async def instances(
 ) -> AsyncIterator[tuple[PostgresStorage, PostgresStorage]]:
     """Two storages on one schema (two processes), or one storage twice: a process's own
     transactions run concurrently too, so the same locks must hold between them."""
-    async with fresh_schema() as url:
-        first = await PostgresStorage.open(url)
-        second = await PostgresStorage.open(url) if request.param == "two processes" else first
-        try:
-            yield first, second
-        finally:
-            await first.close()
-            if second is not first:
-                await second.close()
+    if request.param == "two processes":
+        async with postgres_instances() as both:
+            yield both
+        return
+    async with postgres_storage() as one:
+        yield one, one
 
 
 async def race(

@@ -14,7 +14,7 @@ from domain.clock import ManualClock
 from domain.requests import Actor, EventKind, InvalidTransition, Status
 from services.requests import RequestService
 from storage.postgres import PostgresStorage
-from tests.postgres import fresh_schema
+from tests.postgres import postgres_instances
 from tests.test_services.helpers import ALICE, WATER, make_service, resident
 
 OPERATOR_A = Actor.operator("501", "Олена")
@@ -48,30 +48,22 @@ async def _done_twice(
 
 @pytest.mark.timeout(60)
 async def test_two_instances_pressing_done_at_once_record_it_once(clock: ManualClock) -> None:
-    async with fresh_schema() as url:
-        first = await PostgresStorage.open(url)
-        second = await PostgresStorage.open(url)
-        try:
-            service = make_service(clock)
-            alice = await resident(first, ALICE, clock)
-            async with first.transaction() as session:
-                request = await service.create(session, alice, WATER)
-                await service.change_status(session, request.id, Status.IN_PROGRESS, OPERATOR_A)
+    async with postgres_instances() as (first, second):
+        service = make_service(clock)
+        alice = await resident(first, ALICE, clock)
+        async with first.transaction() as session:
+            request = await service.create(session, alice, WATER)
+            await service.change_status(session, request.id, Status.IN_PROGRESS, OPERATOR_A)
 
-            first_error, second_error = await _done_twice(first, second, service, request.id)
+        first_error, second_error = await _done_twice(first, second, service, request.id)
 
-            assert first_error is None
-            # The second read the request after the first committed: done -> done is refused.
-            assert isinstance(second_error, InvalidTransition)
-            async with second.transaction() as session:
-                history = await session.requests.history(request.id)
-                stored = await session.requests.get(request.id)
-            done = [
-                c for c in history if c.event is EventKind.STATUS and c.to_status is Status.DONE
-            ]
-            assert [c.actor.id for c in done] == ["501"]
-            assert stored is not None
-            assert stored.status is Status.DONE
-        finally:
-            await first.close()
-            await second.close()
+        assert first_error is None
+        # The second read the request after the first committed: done -> done is refused.
+        assert isinstance(second_error, InvalidTransition)
+        async with second.transaction() as session:
+            history = await session.requests.history(request.id)
+            stored = await session.requests.get(request.id)
+        done = [c for c in history if c.event is EventKind.STATUS and c.to_status is Status.DONE]
+        assert [c.actor.id for c in done] == ["501"]
+        assert stored is not None
+        assert stored.status is Status.DONE
