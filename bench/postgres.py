@@ -11,12 +11,12 @@ that cannot be reached raises :class:`PostgresUnavailable` with one clear line w
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import quote
 
 import psycopg
+
+from fakes.postgres_schema import scratch_schema, with_schema
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -42,12 +42,6 @@ def server_url() -> str:
     )
 
 
-def with_schema(url: str, schema: str) -> str:
-    """``url`` with every connection's ``search_path`` set to ``schema`` (libpq ``options``)."""
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
-
-
 async def admin_connection(url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
     try:
         return await psycopg.AsyncConnection.connect(
@@ -65,13 +59,9 @@ async def admin_connection(url: str) -> psycopg.AsyncConnection[tuple[object, ..
 async def fresh_schema(purpose: str) -> AsyncIterator[str]:
     """Create an empty schema; yield a URL whose connections use it; drop it afterwards."""
     url = server_url()
-    schema = f"bench_{purpose}_{uuid.uuid4().hex[:12]}"
     admin = await admin_connection(url)
     try:
-        await admin.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield with_schema(url, schema)
-        finally:
-            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        async with scratch_schema(admin, url, f"bench_{purpose}") as scratch:
+            yield scratch
     finally:
         await admin.close()

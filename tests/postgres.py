@@ -8,14 +8,13 @@ line (never a skip): CI must not pass without having run the PostgreSQL half of 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import quote
 
 import psycopg
 import pytest
 
+from fakes.postgres_schema import scratch_schema
 from storage.postgres import PostgresStorage
 
 # The two backends the contract suites and the tests marked ``both_backends`` run on.
@@ -26,12 +25,6 @@ DEFAULT_TEST_POSTGRES_URL = "postgresql://root@127.0.0.1:5432/test"
 
 def server_url() -> str:
     return os.environ.get("TEST_POSTGRES_URL") or DEFAULT_TEST_POSTGRES_URL
-
-
-def with_schema(url: str, schema: str) -> str:
-    """``url`` with every connection's ``search_path`` set to ``schema`` (libpq ``options``)."""
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
 
 
 async def _admin(url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
@@ -49,14 +42,10 @@ async def _admin(url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
 async def fresh_schema() -> AsyncIterator[str]:
     """Create an empty schema; yield a URL whose connections use it; drop it afterwards."""
     url = server_url()
-    schema = f"test_{uuid.uuid4().hex[:16]}"
     admin = await _admin(url)
     try:
-        await admin.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield with_schema(url, schema)
-        finally:
-            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        async with scratch_schema(admin, url, "test") as scratch:
+            yield scratch
     finally:
         await admin.close()
 
