@@ -95,6 +95,16 @@ FILE_REQUEST: list[Line] = [
 ]
 
 
+def a_day_later(core: Core, clock: ManualClock) -> Do:
+    """FOLLOWUP_DELAY passes and the follow-up job ticks: the resident is asked."""
+
+    async def tick(notifier: Notifier) -> None:
+        clock.advance(core.settings.followup_delay + timedelta(minutes=1))
+        await notifier.jobs.followups_tick()
+
+    return Do(tick)
+
+
 async def play(core: Core, lines: list[Line]) -> str:
     """Type ``lines`` into the console with the staff pane; what the terminal shows."""
     out = io.StringIO()
@@ -161,16 +171,12 @@ async def test_a_request_from_filing_to_done_on_both_sides(core: Core) -> None:
 async def test_the_follow_up_after_done_is_answered_and_shown_on_the_card(
     core: Core, clock: ManualClock
 ) -> None:
-    async def a_day_later(notifier: Notifier) -> None:
-        clock.advance(core.settings.followup_delay + timedelta(minutes=1))
-        await notifier.jobs.followups_tick()
-
     shown = await play(
         core,
         [
             *FILE_REQUEST,
             staff_press("Виконано"),
-            Do(a_day_later),
+            a_day_later(core, clock),
             press("Так"),
             press("5"),
             press("Пропустити"),
@@ -188,16 +194,12 @@ async def test_the_follow_up_after_done_is_answered_and_shown_on_the_card(
 async def test_a_follow_up_answered_not_done_reopens_the_request_on_the_card(
     core: Core, clock: ManualClock
 ) -> None:
-    async def a_day_later(notifier: Notifier) -> None:
-        clock.advance(core.settings.followup_delay + timedelta(minutes=1))
-        await notifier.jobs.followups_tick()
-
     shown = await play(
         core,
         [
             *FILE_REQUEST,
             staff_press("Виконано"),
-            Do(a_day_later),
+            a_day_later(core, clock),
             press("Ні"),
             "Вода так і не з'явилася, крани сухі",
         ],
