@@ -209,6 +209,31 @@ def bot_env(platform: Platform, database: Path, port: int) -> dict[str, str]:
     return env
 
 
+async def port_listens(port: int) -> bool:
+    """Something accepts connections on 127.0.0.1:``port``."""
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+async def stop_process(process: asyncio.subprocess.Process | None) -> int | None:
+    """SIGTERM, and the exit code (SIGKILL after 30 s); None when it never started."""
+    if process is None:
+        return None
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+    return process.returncode
+
+
 class BotProcess:
     """``python -m bot`` in the test's folder, its output in a log file."""
 
@@ -241,13 +266,7 @@ class BotProcess:
 
     @staticmethod
     async def listening(port: int) -> bool:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        await writer.wait_closed()
-        return True
+        return await port_listens(port)
 
     def check_alive(self) -> None:
         assert self.process is not None
@@ -272,16 +291,7 @@ class BotProcess:
 
     async def stop(self) -> int | None:
         """SIGTERM, and the exit code (SIGKILL after 30 s)."""
-        if self.process is None:
-            return None
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 30)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        return self.process.returncode
+        return await stop_process(self.process)
 
 
 async def post(http: aiohttp.ClientSession, url: str, item: Post) -> int:

@@ -73,7 +73,7 @@ from fakes.round_robin import UPSTREAM_HEADER, RoundRobinProxy
 from fakes.telegram_api import FakeTelegramServer, RecordedCall
 from fakes.telegram_updates import message_update, user_dict
 from tests.postgres import fresh_schema
-from tests.test_bot.test_crash_ack import free_port
+from tests.test_bot.test_crash_ack import free_port, port_listens, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST-two-instances"
@@ -187,13 +187,7 @@ class Instance:
             await asyncio.sleep(0.05)
 
     async def listening(self) -> bool:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        except OSError:
-            return False
-        writer.close()
-        await writer.wait_closed()
-        return True
+        return await port_listens(self.port)
 
     def output(self, lines: int = 40) -> str:
         if not self.logs:
@@ -209,16 +203,7 @@ class Instance:
 
     async def stop(self) -> int | None:
         """SIGTERM and the exit code (SIGKILL after 30 s)."""
-        if self.process is None:
-            return None
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 30)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        return self.process.returncode
+        return await stop_process(self.process)
 
 
 def instance_env(
