@@ -2,8 +2,9 @@
 
 Run ``python -m bench --only crisis`` (or ``python -m bench.crisis_bench --dev-only --misses``
 while tuning: misses are listed for the development sets only). Sets:
-``crisis_dev*.yaml`` (four rounds) are what the rules were written against;
-``crisis_holdout.yaml`` was written by someone who never saw the rules and is never tuned on.
+``crisis_dev*.yaml`` (five rounds) are what the rules were written against (``crisis_dev5.yaml``
+was round 4's held-out set, measured once, then tuned on); ``crisis_holdout2.yaml`` was written
+by someone who never saw the rules or the earlier sets, before round 5, and is never tuned on.
 A message counts as recognised when its category is among those detected (its numbers are then
 in the first reply). False alarms are counted on every ordinary question of the FAQ sets and,
 separately, on the crisis sets' controls (ordinary messages written to share words with crises).
@@ -25,10 +26,17 @@ from faq.crisis import Crisis, load_crisis
 
 EVAL = Path(__file__).resolve().parents[1] / "faq" / "eval"
 RESULTS = Path(__file__).resolve().parent / "results" / "crisis.json"
-DEV_SETS = ("crisis_dev.yaml", "crisis_dev2.yaml", "crisis_dev3.yaml", "crisis_dev4.yaml")
-HOLDOUT = "crisis_holdout.yaml"
+DEV_SETS = (
+    "crisis_dev.yaml",
+    "crisis_dev2.yaml",
+    "crisis_dev3.yaml",
+    "crisis_dev4.yaml",
+    "crisis_dev5.yaml",
+)
+HOLDOUT = "crisis_holdout2.yaml"
 CRISIS_SETS = (*DEV_SETS, HOLDOUT)
-ORDINARY_SETS = ("queries.yaml", "dev.yaml", "holdout.yaml")
+ORDINARY_DEV_SETS = ("queries.yaml", "dev.yaml")
+ORDINARY_SETS = (*ORDINARY_DEV_SETS, "holdout.yaml", "holdout2.yaml")
 RECALL_TARGET = 1.0
 FALSE_ALARM_TARGET = 0.01
 LATENCY_TARGET_MS = 20.0
@@ -100,7 +108,9 @@ def run(*, write: bool = True, misses: bool = False, holdout: bool = True) -> di
             print(f"{label}: alarms")
             for text in alarms:
                 print(f"  {text}")
-    ordinary = [row["text"] for name in ORDINARY_SETS for row in _rows(name)]
+    # While tuning, the held-out FAQ questions are left out too: their alarms would be listed.
+    ordinary_sets = ORDINARY_SETS if holdout else ORDINARY_DEV_SETS
+    ordinary = [row["text"] for name in ordinary_sets for row in _rows(name)]
     raised = [text for text in ordinary if detect(text)]
     rate = round(len(raised) / len(ordinary), 4)
     figures["ordinary_questions"] = {"count": len(ordinary), "alarms": len(raised), "rate": rate}
