@@ -31,11 +31,14 @@ TARGETS: tuple[tuple[str, str, float, bool], ...] = (
 )
 EVAL_DIR = DEFAULT_QUERIES.parent
 # (label, file): the first set was tuned on in 2026-11 ("old"); "dev" was written before the
-# 2026-12 tuning and tuned on; "holdout" was written at the same time and is never tuned on.
+# 2026-12 tuning and tuned on; "holdout" was written at the same time and is never tuned on;
+# "holdout2" was written blind on 2026-12-06, before the last round of tuning (on dev only),
+# and is never tuned on either.
 QUERY_SETS: tuple[tuple[str, Path], ...] = (
     ("old", DEFAULT_QUERIES),
     ("dev", EVAL_DIR / "dev.yaml"),
     ("holdout", EVAL_DIR / "holdout.yaml"),
+    ("holdout2", EVAL_DIR / "holdout2.yaml"),
 )
 EXTRA = (
     ("false_rejection", "in-scope rejected (UNKNOWN)"),

@@ -20,7 +20,13 @@ from faq.crisis import (
 from faq.errors import ContentError
 
 EVAL = Path(__file__).resolve().parents[2] / "faq" / "eval"
-DEV_SETS = ("crisis_dev.yaml", "crisis_dev2.yaml", "crisis_dev3.yaml", "crisis_dev4.yaml")
+DEV_SETS = (
+    "crisis_dev.yaml",
+    "crisis_dev2.yaml",
+    "crisis_dev3.yaml",
+    "crisis_dev4.yaml",
+    "crisis_dev5.yaml",
+)
 
 
 def _rows(name: str) -> list[dict[str, str | None]]:
