@@ -172,7 +172,7 @@ class EntryFile(_FileModel):
     answer: LocalizedFile
     short: LocalizedFile
     keywords: KeywordsFile
-    questions: list[Text] = Field(min_length=3, max_length=10)
+    questions: list[Text] = Field(min_length=3, max_length=30)
     related: list[Identifier] = Field(default_factory=list)
     sources: list[SourceFile] = Field(default_factory=list)
     reviewed: date
