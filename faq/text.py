@@ -121,9 +121,23 @@ def tokens(text: str) -> list[str]:
 
 
 def content_tokens(text: str) -> list[str]:
-    """Folded words of ``text`` without function words and small talk (may be empty)."""
+    """Folded words of ``text`` without function words, small talk and the city's district names
+    (may be empty)."""
     # Function words are recognised before collapsing, or "ООН" would become the pronoun "он".
-    return [_collapse(w) for w in _words(text) if w not in STOP_WORDS]
+    return [_collapse(w) for w in _words(text) if w not in STOP_WORDS and not _PLACES.match(w)]
 
 
 STOP_WORDS: frozenset[str] = frozenset(_words(_STOP_WORDS_RAW))
+
+# The city's districts and two well-known neighbourhoods, as word beginnings (any case ending).
+# Where a resident lives never says what they ask about, but an example that happens to name a
+# district ("адреса пенсійного фонду в Саксаганському районі") pulled every question from that
+# district towards its entry; and as words no entry knows they made clear questions look
+# out of scope. The shelter search reads districts from the raw text, not from these tokens.
+_PLACE_STEMS = """
+    саксаганськ саксаганск покровськ покровск металургійн металургическ довгинцівськ
+    долгинцевск тернівськ терновск інгулецьк ингулецк
+    соцміст соцгород гданцівк гданцевк
+"""
+# "Центрально-Міський" is read as two words: only its first half is a place ("міськ" is not).
+_PLACES = re.compile("|".join([*_words(_PLACE_STEMS), *(w + "$" for w in _words("центрально"))]))
