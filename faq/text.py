@@ -124,7 +124,8 @@ def content_tokens(text: str) -> list[str]:
     """Folded words of ``text`` without function words, small talk and the city's district names
     (may be empty)."""
     # Function words are recognised before collapsing, or "ООН" would become the pronoun "он".
-    return [_collapse(w) for w in _words(text) if w not in STOP_WORDS and not _PLACES.match(w)]
+    collapsed = (_collapse(w) for w in _words(text) if w not in STOP_WORDS)
+    return [w for w in collapsed if not _PLACES.match(w)]
 
 
 STOP_WORDS: frozenset[str] = frozenset(_words(_STOP_WORDS_RAW))
@@ -140,4 +141,4 @@ _PLACE_STEMS = """
     соцміст соцгород гданцівк гданцевк
 """
 # "Центрально-Міський" is read as two words: only its first half is a place ("міськ" is not).
-_PLACES = re.compile("|".join([*_words(_PLACE_STEMS), *(w + "$" for w in _words("центрально"))]))
+_PLACES = re.compile("|".join([*fold(_PLACE_STEMS).split(), fold("центрально") + "$"]))

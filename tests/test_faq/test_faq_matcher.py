@@ -191,3 +191,19 @@ def test_only_the_start_of_a_long_message_is_matched(fixture_matcher: Matcher) -
     filler = " ".join(f"zzq{i}" for i in range(60))  # words that share nothing with content
     assert fixture_matcher.match(f"укриття {filler}")[0].entry_id == "shelters"
     assert fixture_matcher.match(f"{filler} укриття") == []
+
+
+def test_neighbours_is_the_mean_of_each_entrys_best_examples(fixture_matcher: Matcher) -> None:
+    from faq.matcher import NEIGHBOURS  # noqa: PLC0415
+    from faq.text import content_tokens  # noqa: PLC0415
+
+    for text in ("немає води в квартирі", "де укриття", "рецепт борщу", "вода"):
+        words = content_tokens(text)
+        features = fixture_matcher._features(words)
+        per_unit = fixture_matcher._units.cosine([features[w].units for w in words])
+        owners = fixture_matcher._unit_owner
+        expected = [
+            float(np.sort(per_unit[owners == owner])[::-1][:NEIGHBOURS].mean())
+            for owner in range(int(owners.max()) + 1)
+        ]
+        assert fixture_matcher._neighbours(per_unit) == pytest.approx(expected)

@@ -72,3 +72,17 @@ def test_quality_floor_on_labelled_queries(real_kb: KnowledgeBase, real_matcher:
     assert report.top1 >= 0.85, report.failures
     assert report.out_of_scope_rejection >= 0.75, report.failures
     assert report.false_rejection <= 0.10, report.failures
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("скиньте адреси укриттів у Саксаганському районі", "shelters"),
+        ("графік вивезення сміття в Металургійному районі", "waste"),
+        ("де ЦНАП у Тернівському районі", "cnap"),
+    ],
+)
+def test_a_district_does_not_pull_a_question_elsewhere(
+    real_matcher: Matcher, text: str, expected: str
+) -> None:
+    assert real_matcher.match(text)[0].entry_id == expected
