@@ -26,6 +26,7 @@ DEV_SETS = (
     "crisis_dev3.yaml",
     "crisis_dev4.yaml",
     "crisis_dev5.yaml",
+    "crisis_dev6.yaml",
 )
 
 
