@@ -26,6 +26,7 @@ DEV_SETS = (
     "crisis_dev3.yaml",
     "crisis_dev4.yaml",
     "crisis_dev5.yaml",
+    "crisis_dev6.yaml",
 )
 
 
@@ -221,4 +222,67 @@ def test_new_wordings_are_recognised_by_the_rules(
     ],
 )
 def test_round_four_look_alikes_raise_no_alarm(detector: CrisisDetector, text: str) -> None:
+    assert detector.detect(text) is None
+
+
+def test_the_rules_alone_recognise_round_six(rules_only: CrisisDetector) -> None:
+    """The round-6 rules recognise every crisis of crisis_dev6 without the examples, and none of
+    its controls alarms: no message is left to the examples."""
+    rows = _rows("crisis_dev6.yaml")
+    missed = [
+        str(r["text"])
+        for r in rows
+        if r["expect"] is not None
+        and (
+            (found := rules_only.detect(str(r["text"]))) is None
+            or r["expect"] not in found.categories
+        )
+    ]
+    alarms = [r["text"] for r in rows if r["expect"] is None and rules_only.detect(str(r["text"]))]
+    assert missed == []
+    assert alarms == []
+
+
+# Wordings written for these tests, in none of the sets: the round-6 rules should carry over.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("не шукайте мене, так буде краще", "suicide"),
+        ("з якого даху найкраще стрибати, щоб напевно", "suicide"),
+        ("I'm going to swallow them all tonight", "suicide"),
+        ("онук наковтався таблеток з аптечки, дуже сонний", "medical"),
+        ("дідусь посинів і не дихає", "medical"),
+        ("тато лежить на підлозі і не реагує", "medical"),
+        ("у під'їзді чорний дим, не можемо вийти з квартири", "fire"),
+        ("з розетки тягне паленою проводкою", "fire"),
+        ("на кухні щось шипить і тхне тухлими яйцями", "gas"),
+        ("хтось смикає ручку дверей, я з дитиною вдома", "crime"),
+        ("за нами йде якийсь чоловік від зупинки", "crime"),
+        ("син пішов до школи зранку і досі нема", "missing_child"),
+        ("вітчим знову б'є", "domestic_violence"),
+        ("боюся, він скоро повернеться додому п'яний", "domestic_violence"),
+    ],
+)
+def test_round_six_wordings_are_recognised_by_the_rules(
+    rules_only: CrisisDetector, text: str, expected: str
+) -> None:
+    found = rules_only.detect(text)
+    assert found is not None, text
+    assert expected in found.categories
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "що робити при пожежі в багатоповерхівці, є пам'ятка?",
+        "дякуємо пожежникам, які погасили пожежу в гаражах минулої ночі",
+        "порадьте книжку про пожежних для дитини",
+        "колонка не вмикається, запаху газу немає",
+        "донька поїхала в табір, коли автобус назад?",
+        "ребенку еще нет 14 лет, как оформить паспорт",
+        "ледь не зомліла в черзі в ЦНАП",
+        "дитина піднімає руку на уроці і її не питають",
+    ],
+)
+def test_round_six_look_alikes_raise_no_alarm(detector: CrisisDetector, text: str) -> None:
     assert detector.detect(text) is None
