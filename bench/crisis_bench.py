@@ -24,17 +24,11 @@ from typing import Any
 import yaml
 
 from faq.crisis import Crisis, load_crisis
+from faq.evaluation import CRISIS_DEV_SETS, EVAL_DIR
 
-EVAL = Path(__file__).resolve().parents[1] / "faq" / "eval"
+EVAL = EVAL_DIR
 RESULTS = Path(__file__).resolve().parent / "results" / "crisis.json"
-DEV_SETS = (
-    "crisis_dev.yaml",
-    "crisis_dev2.yaml",
-    "crisis_dev3.yaml",
-    "crisis_dev4.yaml",
-    "crisis_dev5.yaml",
-    "crisis_dev6.yaml",
-)
+DEV_SETS = CRISIS_DEV_SETS
 HOLDOUT = "crisis_holdout3.yaml"
 CRISIS_SETS = (*DEV_SETS, HOLDOUT)
 ORDINARY_DEV_SETS = ("queries.yaml", "dev.yaml")

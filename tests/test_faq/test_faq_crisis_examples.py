@@ -18,16 +18,10 @@ from faq.crisis import (
     load_crisis,
 )
 from faq.errors import ContentError
+from faq.evaluation import CRISIS_DEV_SETS, EVAL_DIR
 
-EVAL = Path(__file__).resolve().parents[2] / "faq" / "eval"
-DEV_SETS = (
-    "crisis_dev.yaml",
-    "crisis_dev2.yaml",
-    "crisis_dev3.yaml",
-    "crisis_dev4.yaml",
-    "crisis_dev5.yaml",
-    "crisis_dev6.yaml",
-)
+EVAL = EVAL_DIR
+DEV_SETS = CRISIS_DEV_SETS
 
 
 def _rows(name: str) -> list[dict[str, str | None]]:

@@ -21,6 +21,7 @@ from domain.messages import Incoming, Kind, Photo, Reply
 from domain.requests import Actor
 from domain.texts import Texts
 from fakes.recording import Resident
+from faq.evaluation import CRISIS_DEV_SETS, EVAL_DIR
 from handlers.conversation import Conversation
 from handlers.followup import STEP as FOLLOWUP_STEP
 from handlers.followup import STEP_COMMENT, STEP_REASON
@@ -34,9 +35,7 @@ from storage.sqlite import SqliteStorage
 from tests.test_services.helpers import outbox_of, replies, texts
 from tests.test_services.test_relay_feature import STAFF_CHAT, StaffChatDesk
 
-DEV = yaml.safe_load(
-    (Path(__file__).resolve().parents[2] / "faq" / "eval" / "crisis_dev.yaml").read_text("utf-8")
-)
+DEV = yaml.safe_load((EVAL_DIR / "crisis_dev.yaml").read_text("utf-8"))
 FIRST_NUMBER = {
     "suicide": "7333",
     "medical": "103",
@@ -214,6 +213,28 @@ async def test_every_development_crisis_gets_its_number_in_the_first_reply(
     misses = []
     for index, row in enumerate(DEV):
         person = Resident(conversation, UserRef(channel, f"dev-{index}"))
+        answer = await person.say(row["text"])
+        if row["expect"] is None:
+            if is_crisis(answer):
+                misses.append(("alarm", row["text"]))
+            continue
+        numbers = "\n".join(answer[0].text.splitlines()[:5]) if is_crisis(answer) else ""
+        if FIRST_NUMBER[row["expect"]] not in numbers:
+            misses.append((row["expect"], row["text"]))
+    assert misses == []
+
+
+@pytest.mark.parametrize("name", CRISIS_DEV_SETS[1:])
+async def test_every_later_development_crisis_gets_its_number_in_the_first_reply(
+    storage: SqliteStorage, clock: ManualClock, tmp_path: Path, name: str
+) -> None:
+    """The other rounds' messages through the conversation (one channel: the reply is built the
+    same way for all of them, as the test above shows on round one); an overdose is also a
+    medical emergency, so each expected number is looked for among the first reply's numbers."""
+    conversation = make_conversation(storage, clock, tmp_path)
+    misses = []
+    for index, row in enumerate(yaml.safe_load((EVAL_DIR / name).read_text("utf-8"))):
+        person = Resident(conversation, UserRef(ChannelName.TELEGRAM, f"{name}-{index}"))
         answer = await person.say(row["text"])
         if row["expect"] is None:
             if is_crisis(answer):
