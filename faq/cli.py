@@ -147,7 +147,7 @@ def main(
     logging.basicConfig(level=logging.WARNING, stream=err, format="%(levelname)s %(message)s")
     try:
         if args.command == "search":
-            return _search(args, out)
+            return _search(args, out, err)
         if args.command == "list":
             return _list(args, out)
         if args.command == "check":
@@ -238,9 +238,20 @@ def _matcher(knowledge: KnowledgeBase, semantic: bool = False) -> Matcher:
     return Matcher.from_knowledge_base(knowledge, embedder=embedder, offtopic=load_offtopic())
 
 
-def _search(args: argparse.Namespace, out: TextIO) -> int:
+def _search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from faq.matcher import Decision  # noqa: PLC0415 - numpy and rapidfuzz load only when needed
 
+    # The bot looks for danger before any topic: say so, or an editor reading "не хочу жити ->
+    # житло" would think the resident gets a housing answer. The JSON on stdout keeps its shape.
+    crisis_content, detector = load_crisis()
+    crisis = detector.detect(args.text)
+    if crisis is not None:
+        numbers = ", ".join(h.number for h in crisis_content.numbers_for(crisis.categories))
+        note = (
+            f"crisis first: {', '.join(crisis.categories)} - the bot answers with the emergency "
+            f"numbers ({numbers}) and offers an operator before any topic"
+        )
+        print(note, file=err if args.json else out)
     knowledge = _load(args.content)
     matcher = _matcher(knowledge, semantic=args.semantic)
     if args.all:

@@ -219,3 +219,17 @@ def test_importing_the_package_is_light(module: str) -> None:
         check=True,
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_search_says_when_the_crisis_reply_comes_first() -> None:
+    table = run_faq("search", "не хочу більше жити", "--content", str(FIXTURE_CONTENT))
+    assert table.returncode == 0, table.stderr
+    first = table.stdout.splitlines()[0]
+    assert first.startswith("crisis first: suicide")
+    assert "7333" in first
+    # JSON keeps its contract on stdout; the note goes to stderr.
+    as_json = run_faq("search", "не хочу більше жити", "--json", "--content", str(FIXTURE_CONTENT))
+    assert isinstance(json.loads(as_json.stdout), list)
+    assert "crisis first: suicide" in as_json.stderr
+    ordinary = run_faq("search", "не горять ліхтарі", "--content", str(FIXTURE_CONTENT))
+    assert "crisis" not in ordinary.stdout
