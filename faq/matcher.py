@@ -328,8 +328,9 @@ class Matcher:
         real = scores[: len(self._ids)]
         if len(scores) > len(real) and scores[len(real) :].max() > real.max():
             return Verdict(Decision.UNKNOWN, ())
-        # "вода" is word for word a keyword of the water-outage and the drinking-water entries:
-        # however many more examples one of them has, the resident has not said which is meant.
+        # A message that is word for word an example of several entries ("блекаут": no power, and
+        # light masking; "документи": lost documents, and the emergency bag) has not said which
+        # is meant, however many more examples one of them has.
         exact = int(np.count_nonzero(parts["nearest"][: len(self._ids)] >= EXACT_MATCH))
         return decide(self._ranked(real, max(SUGGEST_LIMIT, 2)), ambiguous=exact > 1)
 

@@ -86,3 +86,15 @@ def test_a_district_does_not_pull_a_question_elsewhere(
     real_matcher: Matcher, text: str, expected: str
 ) -> None:
     assert real_matcher.match(text)[0].entry_id == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "entries"),
+    [("блекаут", {"blackout", "power_outage"}), ("документи", {"documents", "emergency_bag"})],
+)
+def test_a_keyword_of_several_entries_is_offered_not_answered(
+    real_matcher: Matcher, text: str, entries: set[str]
+) -> None:
+    verdict = real_matcher.classify(text)
+    assert verdict.decision is Decision.SUGGEST
+    assert entries <= {m.entry_id for m in verdict.matches}
