@@ -42,6 +42,7 @@ CRISIS_DEV_SETS = (
     "crisis_dev4.yaml",
     "crisis_dev5.yaml",
     "crisis_dev6.yaml",
+    "crisis_dev7.yaml",
 )
 
 Kind = Literal["plain", "russian", "mixed", "typo", "paraphrase", "english", "out_of_scope"]

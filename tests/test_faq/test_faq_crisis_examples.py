@@ -280,3 +280,72 @@ def test_round_six_wordings_are_recognised_by_the_rules(
 )
 def test_round_six_look_alikes_raise_no_alarm(detector: CrisisDetector, text: str) -> None:
     assert detector.detect(text) is None
+
+
+def test_the_rules_alone_recognise_round_seven(rules_only: CrisisDetector) -> None:
+    """The round-7 rules recognise every crisis of crisis_dev7 (round 6's held-out set) without
+    the examples, each under its expected category, and none of its controls alarms."""
+    rows = _rows("crisis_dev7.yaml")
+    missed = [
+        str(r["text"])
+        for r in rows
+        if r["expect"] is not None
+        and (
+            (found := rules_only.detect(str(r["text"]))) is None
+            or r["expect"] not in found.categories
+        )
+    ]
+    alarms = [r["text"] for r in rows if r["expect"] is None and rules_only.detect(str(r["text"]))]
+    assert missed == []
+    assert alarms == []
+
+
+# Wordings written for these tests, in none of the sets: the round-7 rules should carry over.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("перекажіть татові що я його люблю, пробачте мені", "suicide"),
+        ("мотузку вже приготував, більше не можу", "suicide"),
+        ("сестра зачинилася в кімнаті з лезом і не відповідає", "suicide"),
+        ("хочу заснути назавжди", "suicide"),
+        ("my brother is on the roof and says he will jump", "suicide"),
+        ("дід упав зі сходів, вдарився головою і блює", "medical"),
+        ("син наковтався маминих таблеток від тиску", "medical"),
+        ("не можемо розбудити бабусю, вона дуже бліда", "medical"),
+        ("вогонь з балкона перекидається на сусідню квартиру", "fire"),
+        ("з лічильника шипить і тхне газом", "gas"),
+        ("хтось колупається в замку вхідних дверей", "crime"),
+        ("мені 10 років, я загубилася на ринку і не можу знайти маму", "missing_child"),
+        ("чоловік зачинив мене в спальні і не випускає", "domestic_violence"),
+        ("вітчим тягає маму за волосся по підлозі", "domestic_violence"),
+        ("він кричить що вб'є нас усіх, ми в ванній", "domestic_violence"),
+    ],
+)
+def test_round_seven_wordings_are_recognised_by_the_rules(
+    rules_only: CrisisDetector, text: str, expected: str
+) -> None:
+    found = rules_only.detect(text)
+    assert found is not None, text
+    assert expected in found.categories
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "як не влаштувати пожежу взимку з обігрівачем",
+        "дід переніс інсульт торік, які пільги",
+        "пожежа у нас в будинку була рік тому, досі не зробили ремонт",
+        "у фільмі, де героїня зникає, грала відома акторка",
+        "скільки людей постраждало під час обстрілу в неділю",
+        "чоловіків не випускають за кордон, які документи для виїзду",
+        "сьогодні мій останній день на роботі, як оформити звільнення",
+        "треба буде бити плитку у ванній, чи потрібен дозвіл",
+        "де купити мотузку для білизни",
+        "зробили стенд для школи: що робити, якщо пахне газом",
+        "за стіною постійно гупають і грюкають вночі, куди скаржитись",
+        "школа переходить в дистанційний режим, де розклад",
+        "мені 12 і я загубила телефон, як заблокувати сім-карту",
+    ],
+)
+def test_round_seven_look_alikes_raise_no_alarm(detector: CrisisDetector, text: str) -> None:
+    assert detector.detect(text) is None
