@@ -151,3 +151,24 @@ def test_every_problem_in_the_files_is_named(tmp_path: Path) -> None:
 def test_faq_check_validates_the_crisis_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == 0
     assert "crisis categories" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("газ іде слабо, коли полагодять", None),
+        ("випила таблетку від голови, не допомагає", None),
+        ("газ іде слабо і пахне газом", "gas"),
+        ("випила всі таблетки від тиску", "medical"),
+        ("випила таблетку від тиску і їй стало погано, не дихає", "medical"),
+    ],
+)
+def test_weak_gas_and_one_pill_are_not_emergencies_but_a_smell_or_all_the_pills_are(
+    text: str, expected: str | None
+) -> None:
+    found = load_crisis()[1].detect(text)
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert expected in found.categories
