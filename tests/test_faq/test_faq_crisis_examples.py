@@ -168,61 +168,51 @@ def test_the_rules_alone_recognise_round_four(rules_only: CrisisDetector) -> Non
 
 # Wordings written for these tests, in none of the sets: the round-4 rules name states,
 # intentions and who does what to whom, so they should carry over to new sentences.
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("без мене їм усім буде тільки краще", "suicide"),
-        ("краще б мене взагалі не було на світі", "suicide"),
-        ("я для всіх тільки тягар і мішаю", "suicide"),
-        ("навіщо мені жити далі", "suicide"),
-        ("тримаю в руках лезо і плачу", "suicide"),
-        ("I've been cutting myself for weeks", "suicide"),
-        ("what is the most painless way to die", "suicide"),
-        ("чоловік учора знову бив мене при дітях", "domestic_violence"),
-        ("боюсь свого чоловіка, він п'яний", "domestic_violence"),
-        ("батько замикає нас з мамою в кімнаті", "domestic_violence"),
-        ("муж опять поднял на меня руку", "domestic_violence"),
-        ("у сусідів за стіною чути удари і плач", "domestic_violence"),
-        ("кто-то залез в квартиру к бабушке, дверь открыта", "crime"),
-        ("незнакомец пытается открыть дверь моей квартиры", "crime"),
-        ("щойно вкрали велосипед з-під під'їзду", "crime"),
-        ("бабуся впала на кухні і не може встати", "medical"),
-        ("дитина вдавилася цукеркою", "medical"),
-        ("в коридорі газом тягне", "gas"),
-        ("розетка іскрить і димиться", "fire"),
-        ("донька мала повернутися о п'ятій, вже дев'ята, телефон поза зоною", "missing_child"),
-    ],
-)
-def test_new_wordings_are_recognised_by_the_rules(
-    rules_only: CrisisDetector, text: str, expected: str
+ROUND_FOUR_WORDINGS = [
+    ("без мене їм усім буде тільки краще", "suicide"),
+    ("краще б мене взагалі не було на світі", "suicide"),
+    ("я для всіх тільки тягар і мішаю", "suicide"),
+    ("навіщо мені жити далі", "suicide"),
+    ("тримаю в руках лезо і плачу", "suicide"),
+    ("I've been cutting myself for weeks", "suicide"),
+    ("what is the most painless way to die", "suicide"),
+    ("чоловік учора знову бив мене при дітях", "domestic_violence"),
+    ("боюсь свого чоловіка, він п'яний", "domestic_violence"),
+    ("батько замикає нас з мамою в кімнаті", "domestic_violence"),
+    ("муж опять поднял на меня руку", "domestic_violence"),
+    ("у сусідів за стіною чути удари і плач", "domestic_violence"),
+    ("кто-то залез в квартиру к бабушке, дверь открыта", "crime"),
+    ("незнакомец пытается открыть дверь моей квартиры", "crime"),
+    ("щойно вкрали велосипед з-під під'їзду", "crime"),
+    ("бабуся впала на кухні і не може встати", "medical"),
+    ("дитина вдавилася цукеркою", "medical"),
+    ("в коридорі газом тягне", "gas"),
+    ("розетка іскрить і димиться", "fire"),
+    ("донька мала повернутися о п'ятій, вже дев'ята, телефон поза зоною", "missing_child"),
+]
+
+
+ROUND_FOUR_LOOK_ALIKES = [
+    "набридло жити без світла, коли буде графік",
+    "сусіди палять листя, дим іде до нас у вікна",
+    "загубили свідоцтво на дитину, як відновити",
+    "how do I get a police report after a burglary last month",
+    "не бачу сенсу продовжувати навчання на курсах",
+    "майстер мав прийти о десятій, досі нема",
+    "дитина піднімає руку на уроці і її не питають",
+    "the queue is not moving at all",
+    "хочу роздати дитячі речі переселенцям",
+]
+
+
+@pytest.mark.parametrize("name", ["crisis_dev6.yaml", "crisis_dev7.yaml"])
+def test_the_rules_alone_recognise_rounds_six_and_seven(
+    rules_only: CrisisDetector, name: str
 ) -> None:
-    found = rules_only.detect(text)
-    assert found is not None, text
-    assert expected in found.categories
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "набридло жити без світла, коли буде графік",
-        "сусіди палять листя, дим іде до нас у вікна",
-        "загубили свідоцтво на дитину, як відновити",
-        "how do I get a police report after a burglary last month",
-        "не бачу сенсу продовжувати навчання на курсах",
-        "майстер мав прийти о десятій, досі нема",
-        "дитина піднімає руку на уроці і її не питають",
-        "the queue is not moving at all",
-        "хочу роздати дитячі речі переселенцям",
-    ],
-)
-def test_round_four_look_alikes_raise_no_alarm(detector: CrisisDetector, text: str) -> None:
-    assert detector.detect(text) is None
-
-
-def test_the_rules_alone_recognise_round_six(rules_only: CrisisDetector) -> None:
-    """The round-6 rules recognise every crisis of crisis_dev6 without the examples, and none of
-    its controls alarms: no message is left to the examples."""
-    rows = _rows("crisis_dev6.yaml")
+    """From round 6 on, the rules recognise every crisis of the round's set without the
+    examples, each under its expected category, and none of its controls alarms: no message is
+    left to the examples."""
+    rows = _rows(name)
     missed = [
         str(r["text"])
         for r in rows
@@ -238,90 +228,77 @@ def test_the_rules_alone_recognise_round_six(rules_only: CrisisDetector) -> None
 
 
 # Wordings written for these tests, in none of the sets: the round-6 rules should carry over.
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("не шукайте мене, так буде краще", "suicide"),
-        ("з якого даху найкраще стрибати, щоб напевно", "suicide"),
-        ("I'm going to swallow them all tonight", "suicide"),
-        ("онук наковтався таблеток з аптечки, дуже сонний", "medical"),
-        ("дідусь посинів і не дихає", "medical"),
-        ("тато лежить на підлозі і не реагує", "medical"),
-        ("у під'їзді чорний дим, не можемо вийти з квартири", "fire"),
-        ("з розетки тягне паленою проводкою", "fire"),
-        ("на кухні щось шипить і тхне тухлими яйцями", "gas"),
-        ("хтось смикає ручку дверей, я з дитиною вдома", "crime"),
-        ("за нами йде якийсь чоловік від зупинки", "crime"),
-        ("син пішов до школи зранку і досі нема", "missing_child"),
-        ("вітчим знову б'є", "domestic_violence"),
-        ("боюся, він скоро повернеться додому п'яний", "domestic_violence"),
-    ],
-)
-def test_round_six_wordings_are_recognised_by_the_rules(
-    rules_only: CrisisDetector, text: str, expected: str
-) -> None:
-    found = rules_only.detect(text)
-    assert found is not None, text
-    assert expected in found.categories
+ROUND_SIX_WORDINGS = [
+    ("не шукайте мене, так буде краще", "suicide"),
+    ("з якого даху найкраще стрибати, щоб напевно", "suicide"),
+    ("I'm going to swallow them all tonight", "suicide"),
+    ("онук наковтався таблеток з аптечки, дуже сонний", "medical"),
+    ("дідусь посинів і не дихає", "medical"),
+    ("тато лежить на підлозі і не реагує", "medical"),
+    ("у під'їзді чорний дим, не можемо вийти з квартири", "fire"),
+    ("з розетки тягне паленою проводкою", "fire"),
+    ("на кухні щось шипить і тхне тухлими яйцями", "gas"),
+    ("хтось смикає ручку дверей, я з дитиною вдома", "crime"),
+    ("за нами йде якийсь чоловік від зупинки", "crime"),
+    ("син пішов до школи зранку і досі нема", "missing_child"),
+    ("вітчим знову б'є", "domestic_violence"),
+    ("боюся, він скоро повернеться додому п'яний", "domestic_violence"),
+]
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "що робити при пожежі в багатоповерхівці, є пам'ятка?",
-        "дякуємо пожежникам, які погасили пожежу в гаражах минулої ночі",
-        "порадьте книжку про пожежних для дитини",
-        "колонка не вмикається, запаху газу немає",
-        "донька поїхала в табір, коли автобус назад?",
-        "ребенку еще нет 14 лет, как оформить паспорт",
-        "ледь не зомліла в черзі в ЦНАП",
-        "дитина піднімає руку на уроці і її не питають",
-    ],
-)
-def test_round_six_look_alikes_raise_no_alarm(detector: CrisisDetector, text: str) -> None:
-    assert detector.detect(text) is None
-
-
-def test_the_rules_alone_recognise_round_seven(rules_only: CrisisDetector) -> None:
-    """The round-7 rules recognise every crisis of crisis_dev7 (round 6's held-out set) without
-    the examples, each under its expected category, and none of its controls alarms."""
-    rows = _rows("crisis_dev7.yaml")
-    missed = [
-        str(r["text"])
-        for r in rows
-        if r["expect"] is not None
-        and (
-            (found := rules_only.detect(str(r["text"]))) is None
-            or r["expect"] not in found.categories
-        )
-    ]
-    alarms = [r["text"] for r in rows if r["expect"] is None and rules_only.detect(str(r["text"]))]
-    assert missed == []
-    assert alarms == []
+ROUND_SIX_LOOK_ALIKES = [
+    "що робити при пожежі в багатоповерхівці, є пам'ятка?",
+    "дякуємо пожежникам, які погасили пожежу в гаражах минулої ночі",
+    "порадьте книжку про пожежних для дитини",
+    "колонка не вмикається, запаху газу немає",
+    "донька поїхала в табір, коли автобус назад?",
+    "ребенку еще нет 14 лет, как оформить паспорт",
+    "ледь не зомліла в черзі в ЦНАП",
+    "дитина піднімає руку на уроці і її не питають",
+]
 
 
 # Wordings written for these tests, in none of the sets: the round-7 rules should carry over.
+ROUND_SEVEN_WORDINGS = [
+    ("перекажіть татові що я його люблю, пробачте мені", "suicide"),
+    ("мотузку вже приготував, більше не можу", "suicide"),
+    ("сестра зачинилася в кімнаті з лезом і не відповідає", "suicide"),
+    ("хочу заснути назавжди", "suicide"),
+    ("my brother is on the roof and says he will jump", "suicide"),
+    ("дід упав зі сходів, вдарився головою і блює", "medical"),
+    ("син наковтався маминих таблеток від тиску", "medical"),
+    ("не можемо розбудити бабусю, вона дуже бліда", "medical"),
+    ("вогонь з балкона перекидається на сусідню квартиру", "fire"),
+    ("з лічильника шипить і тхне газом", "gas"),
+    ("хтось колупається в замку вхідних дверей", "crime"),
+    ("мені 10 років, я загубилася на ринку і не можу знайти маму", "missing_child"),
+    ("чоловік зачинив мене в спальні і не випускає", "domestic_violence"),
+    ("вітчим тягає маму за волосся по підлозі", "domestic_violence"),
+    ("він кричить що вб'є нас усіх, ми в ванній", "domestic_violence"),
+]
+
+
+ROUND_SEVEN_LOOK_ALIKES = [
+    "як не влаштувати пожежу взимку з обігрівачем",
+    "дід переніс інсульт торік, які пільги",
+    "пожежа у нас в будинку була рік тому, досі не зробили ремонт",
+    "у фільмі, де героїня зникає, грала відома акторка",
+    "скільки людей постраждало під час обстрілу в неділю",
+    "чоловіків не випускають за кордон, які документи для виїзду",
+    "сьогодні мій останній день на роботі, як оформити звільнення",
+    "треба буде бити плитку у ванній, чи потрібен дозвіл",
+    "де купити мотузку для білизни",
+    "зробили стенд для школи: що робити, якщо пахне газом",
+    "за стіною постійно гупають і грюкають вночі, куди скаржитись",
+    "школа переходить в дистанційний режим, де розклад",
+    "мені 12 і я загубила телефон, як заблокувати сім-карту",
+]
+
+
 @pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("перекажіть татові що я його люблю, пробачте мені", "suicide"),
-        ("мотузку вже приготував, більше не можу", "suicide"),
-        ("сестра зачинилася в кімнаті з лезом і не відповідає", "suicide"),
-        ("хочу заснути назавжди", "suicide"),
-        ("my brother is on the roof and says he will jump", "suicide"),
-        ("дід упав зі сходів, вдарився головою і блює", "medical"),
-        ("син наковтався маминих таблеток від тиску", "medical"),
-        ("не можемо розбудити бабусю, вона дуже бліда", "medical"),
-        ("вогонь з балкона перекидається на сусідню квартиру", "fire"),
-        ("з лічильника шипить і тхне газом", "gas"),
-        ("хтось колупається в замку вхідних дверей", "crime"),
-        ("мені 10 років, я загубилася на ринку і не можу знайти маму", "missing_child"),
-        ("чоловік зачинив мене в спальні і не випускає", "domestic_violence"),
-        ("вітчим тягає маму за волосся по підлозі", "domestic_violence"),
-        ("він кричить що вб'є нас усіх, ми в ванній", "domestic_violence"),
-    ],
+    ("text", "expected"), [*ROUND_FOUR_WORDINGS, *ROUND_SIX_WORDINGS, *ROUND_SEVEN_WORDINGS]
 )
-def test_round_seven_wordings_are_recognised_by_the_rules(
+def test_new_wordings_are_recognised_by_the_rules(
     rules_only: CrisisDetector, text: str, expected: str
 ) -> None:
     found = rules_only.detect(text)
@@ -330,22 +307,7 @@ def test_round_seven_wordings_are_recognised_by_the_rules(
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        "як не влаштувати пожежу взимку з обігрівачем",
-        "дід переніс інсульт торік, які пільги",
-        "пожежа у нас в будинку була рік тому, досі не зробили ремонт",
-        "у фільмі, де героїня зникає, грала відома акторка",
-        "скільки людей постраждало під час обстрілу в неділю",
-        "чоловіків не випускають за кордон, які документи для виїзду",
-        "сьогодні мій останній день на роботі, як оформити звільнення",
-        "треба буде бити плитку у ванній, чи потрібен дозвіл",
-        "де купити мотузку для білизни",
-        "зробили стенд для школи: що робити, якщо пахне газом",
-        "за стіною постійно гупають і грюкають вночі, куди скаржитись",
-        "школа переходить в дистанційний режим, де розклад",
-        "мені 12 і я загубила телефон, як заблокувати сім-карту",
-    ],
+    "text", [*ROUND_FOUR_LOOK_ALIKES, *ROUND_SIX_LOOK_ALIKES, *ROUND_SEVEN_LOOK_ALIKES]
 )
-def test_round_seven_look_alikes_raise_no_alarm(detector: CrisisDetector, text: str) -> None:
+def test_look_alikes_raise_no_alarm(detector: CrisisDetector, text: str) -> None:
     assert detector.detect(text) is None
