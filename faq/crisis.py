@@ -100,6 +100,28 @@ MARGIN = 0.15
 EXAMPLE_MAX_CHARS = 400
 # Distinct words whose n-gram sums are kept (a word costs a few hundred postings to work out).
 WORD_CACHE_SIZE = 20_000
+# Ukrainian and Russian typed in Latin letters ("cholovik b'ye mene", "gazom vonyaet") are read
+# once more spelt in Cyrillic, so the Cyrillic patterns apply. A small table rather than a
+# library: none is installed, and folding makes the two languages one alphabet anyway
+# (y, i, j and yi all become и; ye and e become е). Longest spellings first; h is х, as in
+# Russian and in most Ukrainian typed on a phone ("kh" too).
+# A message with an English function word is English and is left alone ("be" is "бє" spelt
+# in Latin); words that are Ukrainian or Russian too (i, a, on, do, to, no, by) are not listed.
+_LATIN = re.compile(r"[a-z]")
+_ENGLISH = re.compile(
+    r" (the|my|is|was|in|of|and|it|how|what|when|we|you|he|she|at|with|for|be|will|not|his|her"
+    r"|our|your|are|this|that|from|there|just|me|has|have|can|who|where|been|they|him|them"
+    r"|please|help|hi|hello|an|or|if|up|out|all|get|need|just|its|im|dont|cant) "
+)
+_TRANSLIT = re.compile(r"shch|sch|tsya|zh|kh|ch|sh|ts|ya|ja|yu|ju|ye|je|yo|jo|yi|ji|[a-z]")
+_TRANSLIT_TABLE = {
+    "shch": "щ", "sch": "щ", "tsya": "тся", "zh": "ж", "kh": "х", "ch": "ч", "sh": "ш",
+    "ts": "ц", "ya": "я", "ja": "я", "yu": "ю", "ju": "ю", "ye": "е", "je": "е", "yo": "е",
+    "jo": "е", "yi": "и", "ji": "и", "a": "а", "b": "б", "c": "ц", "d": "д", "e": "е",
+    "f": "ф", "g": "г", "h": "х", "i": "и", "j": "и", "k": "к", "l": "л", "m": "м", "n": "н",
+    "o": "о", "p": "п", "q": "к", "r": "р", "s": "с", "t": "т", "u": "у", "v": "в", "w": "в",
+    "x": "кс", "y": "и", "z": "з",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,13 +412,17 @@ class CrisisDetector:
             text = text.replace(symbol, word)
         plain = " " + " ".join(fold(text).split()) + " "
         folded = self._blank(plain)
+        extra: tuple[str, ...] = ()
+        if _LATIN.search(folded) and not _ENGLISH.search(folded):
+            spelt = _TRANSLIT.sub(lambda m: _TRANSLIT_TABLE[m.group()], folded)
+            extra = (self._blank(" " + fold(spelt) + " "),)
         words = folded.split()
         corrected = [self._correct(word) for word in words]
         if corrected == words:
-            return (folded,), folded != plain
+            return (*extra, folded), folded != plain
         fixed = " " + " ".join(corrected) + " "
         again = self._blank(fixed)
-        return (folded, again), folded != plain or again != fixed
+        return (*extra, folded, again), folded != plain or again != fixed
 
     def _correct(self, word: str) -> str:
         if len(word) < TYPO_MIN_LENGTH or word in self._known or not self._vocabulary:

@@ -43,6 +43,7 @@ CRISIS_DEV_SETS = (
     "crisis_dev5.yaml",
     "crisis_dev6.yaml",
     "crisis_dev7.yaml",
+    "crisis_dev8.yaml",
 )
 
 Kind = Literal["plain", "russian", "mixed", "typo", "paraphrase", "english", "out_of_scope"]

@@ -205,8 +205,8 @@ ROUND_FOUR_LOOK_ALIKES = [
 ]
 
 
-@pytest.mark.parametrize("name", ["crisis_dev6.yaml", "crisis_dev7.yaml"])
-def test_the_rules_alone_recognise_rounds_six_and_seven(
+@pytest.mark.parametrize("name", ["crisis_dev6.yaml", "crisis_dev7.yaml", "crisis_dev8.yaml"])
+def test_the_rules_alone_recognise_rounds_six_to_eight(
     rules_only: CrisisDetector, name: str
 ) -> None:
     """From round 6 on, the rules recognise every crisis of the round's set without the
@@ -295,8 +295,54 @@ ROUND_SEVEN_LOOK_ALIKES = [
 ]
 
 
+# Wordings written for these tests, in none of the sets: the round-8 rules should carry over,
+# Ukrainian and Russian typed in Latin letters too.
+ROUND_EIGHT_WORDINGS = [
+    ("ya ne hochu zhyty, sogodni vse zakinchu", "suicide"),
+    ("sestra pyshe shcho vsim bude krashche bez neyi, ne vidpovidaye", "suicide"),
+    ("дружина каже що всім буде легше без неї і не відповідає", "suicide"),
+    ("вирішила, сьогодні вночі стрибну з мосту, не шукайте", "suicide"),
+    ("dyvitsya na zapyastya z nozhem u rutsi", "suicide"),
+    ("у сина хлище кров з руки, порізався склом", "medical"),
+    ("дід сидить у кріслі, не відповідає і весь як восковий", "medical"),
+    ("my dad collapsed and he's not breathing", "medical"),
+    ("vid kotla nudyt i holova krutytsya u vsikh", "gas"),
+    ("газовий лічильник свистить і пахне", "gas"),
+    ("dim valyt z pidvalu, horyt", "fire"),
+    ("якийсь чоловік затягує дитину в мікроавтобус", "crime"),
+    ("у нас щойно вкрали велосипед, бачу злодія", "crime"),
+    ("syn 12 rokiv ne dijshov do shkoly, vchytelka ne bachyla", "missing_child"),
+    ("my 8 year old is missing at the mall", "missing_child"),
+    ("чоловік тримає мене під замком і забрав телефон", "domestic_violence"),
+    ("сусіди за стіною, жінка кричить не бий, щось б'ється", "domestic_violence"),
+    ("dad's coming for me with a belt, I'm hiding in the closet", "domestic_violence"),
+]
+
+
+ROUND_EIGHT_LOOK_ALIKES = [
+    "нет смысла больше ждать ремонта, куда жаловаться",
+    "газова плита працює, а чайник свистить дуже гучно",
+    "котел не гріє, у нас болить голова від цього холоду, коли дадуть опалення",
+    "якісь люди виносять сміття на сходи, куди скаржитись",
+    "у мене вкрали гаманець тиждень тому, що мені зараз робити з документами",
+    "ремінь генератора свищет, кто ремонтирует",
+    "закрили кран, ми без води вже другий день",
+    "минулого тижня горів смітник біля школи, хто відповідає",
+    "у новинах писали про вибух газу в Дніпрі, чи перевіряють у нас труби",
+    "the caregiver beats traffic every morning, what is the bus schedule",
+    "ya hochu zapysatys do likarya, yak ce zrobyty",
+    "de oplatyty za gaz, kvytancia ne pryishla",
+]
+
+
 @pytest.mark.parametrize(
-    ("text", "expected"), [*ROUND_FOUR_WORDINGS, *ROUND_SIX_WORDINGS, *ROUND_SEVEN_WORDINGS]
+    ("text", "expected"),
+    [
+        *ROUND_FOUR_WORDINGS,
+        *ROUND_SIX_WORDINGS,
+        *ROUND_SEVEN_WORDINGS,
+        *ROUND_EIGHT_WORDINGS,
+    ],
 )
 def test_new_wordings_are_recognised_by_the_rules(
     rules_only: CrisisDetector, text: str, expected: str
@@ -307,7 +353,13 @@ def test_new_wordings_are_recognised_by_the_rules(
 
 
 @pytest.mark.parametrize(
-    "text", [*ROUND_FOUR_LOOK_ALIKES, *ROUND_SIX_LOOK_ALIKES, *ROUND_SEVEN_LOOK_ALIKES]
+    "text",
+    [
+        *ROUND_FOUR_LOOK_ALIKES,
+        *ROUND_SIX_LOOK_ALIKES,
+        *ROUND_SEVEN_LOOK_ALIKES,
+        *ROUND_EIGHT_LOOK_ALIKES,
+    ],
 )
 def test_look_alikes_raise_no_alarm(detector: CrisisDetector, text: str) -> None:
     assert detector.detect(text) is None
