@@ -335,6 +335,21 @@ ROUND_EIGHT_LOOK_ALIKES = [
 ]
 
 
+# Found in review: an ignore phrase must not eat the words after it (a film, then a wish to die;
+# a child at camp who cannot be reached).
+REVIEW_WORDINGS = [
+    ("дивилась фільм про війну, а тепер хочу вмерти", "suicide"),
+    ("у фільмі де всі гинуть, а я тепер теж хочу вмерти", "suicide"),
+    ("син поїхав у табір і не відповідає вже дві доби", "missing_child"),
+    ("дочка в лагере не отвечает с утра", "missing_child"),
+    ("my son went to camp and has not been answering for two days", "missing_child"),
+]
+REVIEW_LOOK_ALIKES = [
+    "донька поїхала в табір, коли автобус назад?",
+    "my son has been answering emails for hours",
+]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -342,6 +357,7 @@ ROUND_EIGHT_LOOK_ALIKES = [
         *ROUND_SIX_WORDINGS,
         *ROUND_SEVEN_WORDINGS,
         *ROUND_EIGHT_WORDINGS,
+        *REVIEW_WORDINGS,
     ],
 )
 def test_new_wordings_are_recognised_by_the_rules(
@@ -359,6 +375,7 @@ def test_new_wordings_are_recognised_by_the_rules(
         *ROUND_SIX_LOOK_ALIKES,
         *ROUND_SEVEN_LOOK_ALIKES,
         *ROUND_EIGHT_LOOK_ALIKES,
+        *REVIEW_LOOK_ALIKES,
     ],
 )
 def test_look_alikes_raise_no_alarm(detector: CrisisDetector, text: str) -> None:
