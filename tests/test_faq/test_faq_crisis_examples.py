@@ -343,10 +343,15 @@ REVIEW_WORDINGS = [
     ("син поїхав у табір і не відповідає вже дві доби", "missing_child"),
     ("дочка в лагере не отвечает с утра", "missing_child"),
     ("my son went to camp and has not been answering for two days", "missing_child"),
+    # "тому"/"назад" after minutes or an hour is now, not a past strike to claim for.
+    ("вибух був хвилину тому, сусідка в крові лежить", "medical"),
+    ("прилет был полчаса назад, под завалами люди", "fire"),
+    ("my neighbour is lying in blood on the stairs", "medical"),
 ]
 REVIEW_LOOK_ALIKES = [
     "донька поїхала в табір, коли автобус назад?",
     "my son has been answering emails for hours",
+    "обстріл був тиждень тому, вибило вікна, куди звертатись",
 ]
 
 
