@@ -17,7 +17,17 @@ def matcher() -> Matcher:
     return Matcher.from_knowledge_base(load_knowledge_base(), offtopic=load_offtopic())
 
 
-@pytest.mark.parametrize("text", ["курс долара", "рецепт борщу", "who won the match yesterday"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "курс долара",
+        "рецепт борщу",
+        "who won the match yesterday",
+        # code and noise: "residents" alone once suggested residence registration
+        "'; DROP TABLE residents; --",
+        "asdfghjkl",
+    ],
+)
 def test_unrelated_questions_are_not_offered_a_topic(matcher: Matcher, text: str) -> None:
     assert matcher.classify(text).decision is Decision.UNKNOWN
 
